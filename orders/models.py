@@ -1,0 +1,239 @@
+"""Products, orders and refunds: the business of selling a course.
+
+``Order`` adopts the legacy ``order_orders`` table with its column names, types,
+comments and status codes; prices there are DECIMAL(10,2) in major units.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from payments_project.db import LegacyDateTimeField, LegacyIndex
+
+
+def new_bid() -> str:
+    """A new business identifier: 32 lower-case hex characters."""
+    return uuid.uuid4().hex
+
+
+class OrderStatus(models.IntegerChoices):
+    INIT = 501, "init"
+    PAID = 502, "paid"
+    REFUNDED = 503, "refunded"
+    UNPAID = 504, "unpaid"
+    TIMEOUT = 505, "timeout"
+    CANCELLED = 506, "cancelled"
+
+
+class Deleted(models.IntegerChoices):
+    ACTIVE = 0, "active"
+    DELETED = 1, "deleted"
+
+
+class OrderQuerySet(models.QuerySet):
+    def live(self) -> OrderQuerySet:
+        """Orders that were not soft-deleted by the legacy system."""
+        return self.filter(deleted=Deleted.ACTIVE)
+
+
+class Order(models.Model):
+    order_bid = models.CharField(
+        max_length=36, default=new_bid, db_comment="Order business identifier"
+    )
+    product_bid = models.CharField(
+        max_length=36, db_column="shifu_bid", db_comment="Shifu business identifier"
+    )
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    payable_price = models.DecimalField(
+        max_digits=10, decimal_places=2, db_comment="Shifu original price"
+    )
+    paid_price = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0.00"), db_comment="Paid price"
+    )
+    status = models.SmallIntegerField(
+        choices=OrderStatus.choices,
+        default=OrderStatus.INIT,
+        db_comment=(
+            "Status of the order: 501=init, 502=paid, 503=refunded, 504=unpaid, "
+            "505=timeout, 506=cancelled"
+        ),
+    )
+    deleted = models.SmallIntegerField(
+        choices=Deleted.choices,
+        default=Deleted.ACTIVE,
+        db_comment="Deletion flag: 0=active, 1=deleted",
+    )
+    created_at = LegacyDateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = LegacyDateTimeField(auto_now=True, db_comment="Update time")
+    payment_channel = models.CharField(
+        max_length=50,
+        db_default="pingxx",
+        default="pingxx",
+        db_comment="Payment channel: pingxx, stripe, sandbox",
+    )
+    currency = models.CharField(
+        max_length=3,
+        db_default="cny",
+        default="cny",
+        db_comment="ISO 4217 currency of the prices, lower case",
+    )
+    refunded_price = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        db_default=Decimal("0.00"),
+        default=Decimal("0.00"),
+        db_comment="Refunded total, in the order currency",
+    )
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        db_table = "order_orders"
+        db_table_comment = "Order orders"
+        indexes = [
+            LegacyIndex(fields=["product_bid"], name="ix_order_orders_shifu_bid"),
+            LegacyIndex(fields=["user_bid"], name="ix_order_orders_user_bid"),
+            LegacyIndex(fields=["payment_channel"], name="ix_order_orders_payment_channel"),
+            LegacyIndex(fields=["created_at"], name="ix_order_orders_created_at"),
+            LegacyIndex(fields=["status", "created_at"], name="ix_order_orders_status_created_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["order_bid"], name="uq_order_orders_order_bid"),
+            models.CheckConstraint(
+                condition=Q(payable_price__gte=0) & Q(paid_price__gte=0),
+                name="ck_order_orders_prices_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_price__gte=0) & Q(refunded_price__lte=F("paid_price")),
+                name="ck_order_orders_refunded_within_paid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_bid
+
+    @property
+    def refundable_price(self) -> Decimal:
+        return self.paid_price - self.refunded_price
+
+
+class Product(models.Model):
+    """A course on sale. Its ``product_bid`` is the ``shifu_bid`` of its orders."""
+
+    product_bid = models.CharField(
+        max_length=36, unique=True, default=new_bid, db_comment="Product business identifier"
+    )
+    name = models.CharField(max_length=255, db_comment="Name shown to buyers")
+    description = models.TextField(blank=True, default="", db_comment="Description")
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, db_comment="Price in major units of the currency"
+    )
+    currency = models.CharField(
+        max_length=3, default="cny", db_comment="ISO 4217 currency, lower case"
+    )
+    active = models.BooleanField(default=True, db_comment="On sale")
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
+
+    class Meta:
+        db_table = "order_products"
+        db_table_comment = "Courses on sale"
+        indexes = [LegacyIndex(fields=["active", "name"], name="ix_order_products_active_name")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="ck_order_products_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from payments.money import InvalidInput, normalize_currency, to_minor
+
+        try:
+            self.currency = normalize_currency(self.currency)
+            if self.price is not None:
+                to_minor(self.price, self.currency)
+        except InvalidInput as exc:
+            field = "currency" if exc.code == "unsupported_currency" else "price"
+            raise ValidationError({field: exc.message}) from exc
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(models.Model):
+    """One refund of an order, in part or in full, through the channel that was paid."""
+
+    refund_bid = models.CharField(
+        max_length=36, unique=True, default=new_bid, db_comment="Refund business identifier"
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="refunds", db_comment="Refunded order"
+    )
+    payment_channel = models.CharField(max_length=50, db_comment="Channel that refunds")
+    attempt_bid = models.CharField(
+        max_length=36, blank=True, default="", db_comment="Channel attempt that is refunded"
+    )
+    amount = models.DecimalField(
+        max_digits=10, decimal_places=2, db_comment="Refund amount in major units"
+    )
+    currency = models.CharField(max_length=3, db_comment="ISO 4217 currency, lower case")
+    status = models.CharField(
+        max_length=16,
+        choices=RefundStatus.choices,
+        default=RefundStatus.PENDING,
+        db_comment="pending, succeeded or failed",
+    )
+    reason = models.CharField(max_length=255, db_comment="Why the refund was made")
+    provider_refund_id = models.CharField(
+        max_length=255, null=True, blank=True, db_comment="Refund id at the provider"
+    )
+    failure_code = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Failure code"
+    )
+    failure_message = models.TextField(blank=True, default="", db_comment="Failure message")
+    raw = models.JSONField(null=True, blank=True, db_comment="Raw provider refund object")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_comment="Staff user who asked for the refund",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
+    settled_at = models.DateTimeField(
+        null=True, blank=True, db_comment="When it succeeded or failed"
+    )
+
+    class Meta:
+        db_table = "order_refunds"
+        db_table_comment = "Refunds of orders"
+        indexes = [
+            LegacyIndex(fields=["status", "created_at"], name="ix_order_refunds_status_created_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="ck_order_refunds_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["payment_channel", "provider_refund_id"],
+                name="uq_order_refunds_provider_refund_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.refund_bid

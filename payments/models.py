@@ -1,0 +1,274 @@
+"""Per-channel payment attempts and the webhook inbox.
+
+``PingxxOrder`` adopts the legacy ``order_pingxx_orders`` table; ``StripeOrder`` is the
+``order_stripe_orders`` table of the Stripe change. Amounts there are integers in minor
+units. Attempts point at their order by ``order_bid``, as the legacy tables do.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from orders.models import Deleted, new_bid
+from payments_project.db import LegacyDateTimeField, LegacyIndex
+
+
+class AttemptStatus(models.IntegerChoices):
+    PENDING = 0, "unpaid"
+    PAID = 1, "paid"
+    REFUNDED = 2, "refunded"
+    CLOSED = 3, "closed"
+    FAILED = 4, "failed"
+
+
+ATTEMPT_STATUS_COMMENT = "Status of the order: 0=unpaid, 1=paid, 2=refunded, 3=closed, 4=failed"
+
+
+def parse_legacy_object(text: str) -> Any:
+    """A raw object stored as text: JSON, or the Python repr older code wrote.
+
+    Returns None when the text is neither; never evaluates code.
+    """
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+class PingxxOrder(models.Model):
+    """One Ping++ charge attempt for an order."""
+
+    pingxx_order_bid = models.CharField(
+        max_length=36, default=new_bid, db_comment="Pingxx order business identifier"
+    )
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    product_bid = models.CharField(
+        max_length=36, db_column="shifu_bid", db_comment="Shifu business identifier"
+    )
+    order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
+    transaction_no = models.CharField(max_length=36, db_comment="Pingxx transaction number")
+    app_id = models.CharField(max_length=36, db_comment="Pingxx app identifier")
+    channel = models.CharField(max_length=36, db_comment="Payment channel")
+    amount = models.BigIntegerField(db_comment="Payment amount")
+    currency = models.CharField(max_length=36, default="CNY", db_comment="Currency")
+    subject = models.CharField(max_length=255, db_comment="Payment subject")
+    body = models.CharField(max_length=255, db_comment="Payment body")
+    client_ip = models.CharField(max_length=255, db_comment="Client IP")
+    extra = models.TextField(default="{}", db_comment="Extra information")
+    status = models.SmallIntegerField(
+        choices=AttemptStatus.choices,
+        default=AttemptStatus.PENDING,
+        db_comment=ATTEMPT_STATUS_COMMENT,
+    )
+    charge_id = models.CharField(max_length=255, default="", db_comment="Charge identifier")
+    paid_at = LegacyDateTimeField(default=timezone.now, db_comment="Payment time")
+    refunded_at = LegacyDateTimeField(default=timezone.now, db_comment="Refund time")
+    closed_at = LegacyDateTimeField(default=timezone.now, db_comment="Close time")
+    failed_at = LegacyDateTimeField(default=timezone.now, db_comment="Failed time")
+    refund_id = models.CharField(max_length=255, default="", db_comment="Refund identifier")
+    failure_code = models.CharField(max_length=255, default="", db_comment="Failure code")
+    failure_msg = models.CharField(max_length=255, default="", db_comment="Failure message")
+    charge_object = models.TextField(default="", db_comment="Pingxx raw charge object")
+    deleted = models.SmallIntegerField(
+        choices=Deleted.choices,
+        default=Deleted.ACTIVE,
+        db_comment="Deletion flag: 0=active, 1=deleted",
+    )
+    created_at = LegacyDateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = LegacyDateTimeField(auto_now=True, db_comment="Update time")
+
+    class Meta:
+        db_table = "order_pingxx_orders"
+        db_table_comment = "Order pingxx orders"
+        indexes = [
+            LegacyIndex(fields=["app_id"], name="ix_order_pingxx_orders_app_id"),
+            LegacyIndex(fields=["charge_id"], name="ix_order_pingxx_orders_charge_id"),
+            LegacyIndex(fields=["order_bid"], name="ix_order_pingxx_orders_order_bid"),
+            LegacyIndex(fields=["refund_id"], name="ix_order_pingxx_orders_refund_id"),
+            LegacyIndex(fields=["product_bid"], name="ix_order_pingxx_orders_shifu_bid"),
+            LegacyIndex(fields=["user_bid"], name="ix_order_pingxx_orders_user_bid"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pingxx_order_bid"], name="uq_order_pingxx_orders_pingxx_order_bid"
+            ),
+            models.UniqueConstraint(
+                fields=["transaction_no"], name="uq_order_pingxx_orders_transaction_no"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.pingxx_order_bid
+
+    @property
+    def charge(self) -> Any:
+        """The stored charge object, parsed (JSON or the legacy Python repr)."""
+        return parse_legacy_object(self.charge_object)
+
+
+class StripeOrder(models.Model):
+    """One Stripe attempt for an order: a PaymentIntent, possibly behind a Checkout Session."""
+
+    stripe_order_bid = models.CharField(
+        max_length=36,
+        unique=True,
+        default=new_bid,
+        db_comment="Stripe order business identifier",
+    )
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    product_bid = models.CharField(
+        max_length=36, db_column="shifu_bid", db_comment="Shifu business identifier"
+    )
+    order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
+    payment_intent_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True, db_comment="Stripe PaymentIntent id"
+    )
+    checkout_session_id = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        unique=True,
+        db_comment="Stripe Checkout Session id",
+    )
+    latest_charge_id = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Latest Stripe charge id"
+    )
+    amount = models.BigIntegerField(db_comment="Amount in minor units of the currency")
+    currency = models.CharField(max_length=3, db_comment="ISO 4217 currency, lower case")
+    status = models.SmallIntegerField(
+        choices=AttemptStatus.choices,
+        default=AttemptStatus.PENDING,
+        db_comment=ATTEMPT_STATUS_COMMENT,
+    )
+    receipt_url = models.CharField(
+        max_length=500, blank=True, default="", db_comment="Stripe receipt URL"
+    )
+    payment_method = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Payment method id or type"
+    )
+    failure_code = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Failure code"
+    )
+    failure_message = models.TextField(blank=True, default="", db_comment="Failure message")
+    metadata = models.JSONField(default=dict, blank=True, db_comment="Metadata sent to Stripe")
+    payment_intent_object = models.JSONField(
+        null=True, blank=True, db_comment="Raw PaymentIntent object"
+    )
+    checkout_session_object = models.JSONField(
+        null=True, blank=True, db_comment="Raw Checkout Session object"
+    )
+    deleted = models.SmallIntegerField(
+        choices=Deleted.choices,
+        default=Deleted.ACTIVE,
+        db_comment="Deletion flag: 0=active, 1=deleted",
+    )
+    created_at = LegacyDateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = LegacyDateTimeField(auto_now=True, db_comment="Update time")
+
+    class Meta:
+        db_table = "order_stripe_orders"
+        db_table_comment = "Order stripe orders"
+        indexes = [
+            LegacyIndex(fields=["order_bid"], name="ix_order_stripe_orders_order_bid"),
+            LegacyIndex(fields=["user_bid"], name="ix_order_stripe_orders_user_bid"),
+            LegacyIndex(fields=["product_bid"], name="ix_order_stripe_orders_shifu_bid"),
+            LegacyIndex(
+                fields=["latest_charge_id"], name="ix_order_stripe_orders_latest_charge_id"
+            ),
+            LegacyIndex(
+                fields=["status", "created_at"], name="ix_order_stripe_orders_status_created_at"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_order_bid
+
+
+class SignatureStatus(models.TextChoices):
+    VALID = "valid"
+    INVALID = "invalid"
+    MISSING = "missing"
+
+
+class InboxStatus(models.TextChoices):
+    RECEIVED = "received"
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class WebhookEvent(models.Model):
+    """One delivery received from a provider, stored before anything is applied.
+
+    ``event_id`` is set only for deliveries whose signature verified, so a forged
+    delivery can never take the place of the genuine event with the same id.
+    """
+
+    channel = models.CharField(max_length=50, db_comment="Channel that sent it")
+    event_id = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        db_comment="Provider event id; set once the signature verified",
+    )
+    event_type = models.CharField(
+        max_length=100, blank=True, default="", db_comment="Provider event type"
+    )
+    signature_status = models.CharField(
+        max_length=16, choices=SignatureStatus.choices, db_comment="Signature verdict"
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=InboxStatus.choices,
+        default=InboxStatus.RECEIVED,
+        db_comment="received, applied, ignored, failed or rejected",
+    )
+    livemode = models.BooleanField(null=True, blank=True, db_comment="Provider live mode")
+    order_bid = models.CharField(
+        max_length=36, blank=True, default="", db_comment="Order the event concerns"
+    )
+    object_id = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Provider object id (charge, refund)"
+    )
+    headers = models.JSONField(default=dict, blank=True, db_comment="Request headers")
+    body = models.TextField(db_comment="Raw request body")
+    payload = models.JSONField(null=True, blank=True, db_comment="Parsed body")
+    remote_addr = models.GenericIPAddressField(
+        null=True, blank=True, db_comment="Address the delivery came from"
+    )
+    attempts = models.PositiveIntegerField(default=0, db_comment="Times it was applied")
+    last_error = models.TextField(blank=True, default="", db_comment="Last error applying it")
+    received_at = models.DateTimeField(auto_now_add=True, db_comment="Reception time")
+    processed_at = models.DateTimeField(
+        null=True, blank=True, db_comment="When it was last applied"
+    )
+
+    class Meta:
+        db_table = "payment_webhook_events"
+        db_table_comment = "Provider webhook inbox"
+        indexes = [
+            LegacyIndex(fields=["order_bid"], name="ix_payment_webhook_events_order_bid"),
+            LegacyIndex(fields=["object_id"], name="ix_payment_webhook_events_object_id"),
+            LegacyIndex(fields=["status", "received_at"], name="ix_payment_webhook_events_status"),
+            LegacyIndex(fields=["received_at"], name="ix_payment_webhook_events_received_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "event_id"], name="uq_payment_webhook_events_event_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.event_id or self.pk}"

@@ -1,0 +1,356 @@
+"""Every environment variable the service reads, declared once.
+
+Settings read their values through :func:`load`; ``manage.py generate_env_example``
+writes ``.env.example`` from :data:`VARIABLES`; system checks name these variables in
+their messages. An empty value counts as unset, so a copied ``.env.example`` changes
+nothing until a value is filled in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Recognisable on purpose: a system check refuses it when DEBUG is off.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"  # noqa: S105
+
+# Types a variable can have, each with the django-environ parser that reads it.
+STR, BOOL, INT, LIST, DB_URL, PATH = "str", "bool", "int", "list", "db_url", "path"
+
+GROUPS = ("core", "database", "payments", "pingxx", "stripe")
+GROUP_TITLES = {
+    "core": "Core",
+    "database": "Database",
+    "payments": "Payments",
+    "pingxx": "Ping++ (Alipay and WeChat Pay)",
+    "stripe": "Stripe",
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    type: str
+    default: Any
+    group: str
+    help: str
+    secret: bool = False
+    # Shown in .env.example instead of the default, for values that are derived
+    # (None default) or would be misleading verbatim.
+    example: str | None = None
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "DJANGO_ENV_FILE",
+        PATH,
+        ".env",
+        "core",
+        "Path of the optional .env file read at start-up, relative to the project "
+        "directory. Set it to an empty value to read none. Variables already in the "
+        "environment win over the file.",
+    ),
+    Variable(
+        "SECRET_KEY",
+        STR,
+        DEVELOPMENT_SECRET_KEY,
+        "core",
+        "Django's signing key: 50 or more random characters in production. The "
+        "default is a development key that the system checks refuse when DEBUG is off.",
+        secret=True,
+    ),
+    Variable(
+        "DEBUG",
+        BOOL,
+        False,
+        "core",
+        "Development mode: detailed error pages and the sandbox payment channel. "
+        "Never on in production.",
+    ),
+    Variable(
+        "ALLOWED_HOSTS",
+        LIST,
+        ["127.0.0.1", "localhost"],
+        "core",
+        "Comma-separated host names this service answers to.",
+    ),
+    Variable(
+        "CSRF_TRUSTED_ORIGINS",
+        LIST,
+        [],
+        "core",
+        "Comma-separated origins (scheme and host) trusted for unsafe requests, "
+        "e.g. https://pay.example.com.",
+    ),
+    Variable(
+        "TIME_ZONE",
+        STR,
+        "UTC",
+        "core",
+        "Time zone used to display dates in the admin (e.g. Asia/Shanghai).",
+    ),
+    Variable(
+        "SECURE_SSL_REDIRECT",
+        BOOL,
+        None,
+        "core",
+        "Redirect plain HTTP to HTTPS. Defaults to on when DEBUG is off; turn it off "
+        "only when a proxy in front already redirects.",
+        example="",
+    ),
+    Variable(
+        "SECURE_HSTS_SECONDS",
+        INT,
+        None,
+        "core",
+        "Strict-Transport-Security max-age. Defaults to one year when DEBUG is off, "
+        "0 when DEBUG is on.",
+        example="",
+    ),
+    Variable(
+        "SECURE_PROXY_SSL_HEADER",
+        BOOL,
+        False,
+        "core",
+        "Trust X-Forwarded-Proto: https from the reverse proxy that terminates TLS.",
+    ),
+    Variable(
+        "DATABASE_URL",
+        DB_URL,
+        "sqlite:///db.sqlite3",
+        "database",
+        "Database connection URL. The default is a SQLite file in the project "
+        "directory; production uses MySQL/MariaDB, e.g. "
+        "mysql://user:password@db.internal:3306/orders.",
+        secret=True,
+    ),
+    Variable(
+        "DATABASE_TIME_ZONE",
+        STR,
+        "UTC",
+        "database",
+        "Time zone of the DATETIME values stored in a MySQL database. Set it to the "
+        "zone the legacy order system wrote in (e.g. Asia/Shanghai) when adopting its "
+        "tables, or its timestamps are read shifted.",
+    ),
+    Variable(
+        "DATABASE_CONN_MAX_AGE",
+        INT,
+        60,
+        "database",
+        "Seconds a database connection is kept open for reuse; 0 closes it after every request.",
+    ),
+    Variable(
+        "PAYMENT_CHANNELS_ENABLED",
+        LIST,
+        [],
+        "payments",
+        "Comma-separated payment channels that take payments: pingxx, stripe, "
+        "sandbox. Each needs its keys below; sandbox is for development only.",
+    ),
+    Variable(
+        "DEFAULT_PAYMENT_CHANNEL",
+        STR,
+        "pingxx",
+        "payments",
+        "Channel used when an order names none. Must be one of the enabled channels.",
+    ),
+    Variable(
+        "PAY_ORDER_EXPIRE_SECONDS",
+        INT,
+        600,
+        "payments",
+        "Seconds after which an unpaid order times out.",
+    ),
+    Variable(
+        "PINGXX_API_BASE",
+        STR,
+        "https://api.pingxx.com",
+        "pingxx",
+        "Base URL of the Ping++ API.",
+    ),
+    Variable(
+        "PINGXX_SECRET_KEY",
+        STR,
+        "",
+        "pingxx",
+        "Ping++ secret API key (sk_live_... or sk_test_...).",
+        secret=True,
+    ),
+    Variable("PINGXX_APP_ID", STR, "", "pingxx", "Ping++ application id (app_...)."),
+    Variable(
+        "PINGXX_PRIVATE_KEY",
+        STR,
+        "",
+        "pingxx",
+        "Merchant RSA private key (PEM) that signs requests to Ping++. Give this or "
+        "PINGXX_PRIVATE_KEY_PATH, not both.",
+        secret=True,
+    ),
+    Variable(
+        "PINGXX_PRIVATE_KEY_PATH",
+        PATH,
+        "",
+        "pingxx",
+        "Path of a PEM file holding the merchant RSA private key.",
+    ),
+    Variable(
+        "PINGXX_WEBHOOK_PUBLIC_KEY",
+        STR,
+        "",
+        "pingxx",
+        "Ping++ RSA public key (PEM) that verifies webhook signatures. Give this or "
+        "PINGXX_WEBHOOK_PUBLIC_KEY_PATH, not both. Without it every webhook is refused.",
+    ),
+    Variable(
+        "PINGXX_WEBHOOK_PUBLIC_KEY_PATH",
+        PATH,
+        "",
+        "pingxx",
+        "Path of a PEM file holding the Ping++ webhook public key.",
+    ),
+    Variable(
+        "STRIPE_API_BASE",
+        STR,
+        "https://api.stripe.com",
+        "stripe",
+        "Base URL of the Stripe API; point it at a Stripe-compatible server on "
+        "loopback for local runs.",
+    ),
+    Variable(
+        "STRIPE_SECRET_KEY",
+        STR,
+        "",
+        "stripe",
+        "Stripe secret API key (sk_live_... or sk_test_...).",
+        secret=True,
+    ),
+    Variable(
+        "STRIPE_PUBLISHABLE_KEY",
+        STR,
+        "",
+        "stripe",
+        "Stripe publishable key (pk_live_... or pk_test_...), handed to the frontend.",
+    ),
+    Variable(
+        "STRIPE_WEBHOOK_SECRET",
+        STR,
+        "",
+        "stripe",
+        "Signing secret of the Stripe webhook endpoint (whsec_...).",
+        secret=True,
+    ),
+    Variable(
+        "STRIPE_DEFAULT_CURRENCY",
+        STR,
+        "usd",
+        "stripe",
+        "ISO 4217 currency (lower case) proposed for new products sold through Stripe.",
+    ),
+)
+
+BY_NAME: dict[str, Variable] = {variable.name: variable for variable in VARIABLES}
+
+
+def _parse(variable: Variable, raw: str) -> Any:
+    env = environ.Env()
+    parsers = {
+        STR: lambda: raw,
+        PATH: lambda: raw,
+        BOOL: lambda: env.parse_value(raw, bool),
+        INT: lambda: int(raw),
+        LIST: lambda: [item.strip() for item in raw.split(",") if item.strip()],
+        DB_URL: lambda: env.db_url_config(raw),
+    }
+    try:
+        return parsers[variable.type]()
+    except (ValueError, TypeError, KeyError, environ.ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(
+            f"{variable.name}: cannot read {raw!r} as {variable.type} ({exc})."
+        ) from exc
+
+
+def _default(variable: Variable) -> Any:
+    if variable.type == DB_URL:
+        return environ.Env.db_url_config(variable.default)
+    if isinstance(variable.default, list):
+        return list(variable.default)
+    return variable.default
+
+
+def read_env_file(environ_: Mapping[str, str] | None = None) -> None:
+    """Add the variables of the .env file named by DJANGO_ENV_FILE to os.environ.
+
+    Variables already in the environment keep their values; a missing file is no error.
+    """
+    environ_ = os.environ if environ_ is None else environ_
+    name = environ_.get("DJANGO_ENV_FILE", BY_NAME["DJANGO_ENV_FILE"].default)
+    if not name:
+        return
+    path = Path(name)
+    if not path.is_absolute():
+        path = BASE_DIR / path
+    if path.is_file():
+        environ.Env.read_env(path, overwrite=False)
+
+
+def load(environ_: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every declared variable, parsed; the environment wins over the .env file."""
+    environ_ = os.environ if environ_ is None else environ_
+    values: dict[str, Any] = {}
+    for variable in VARIABLES:
+        raw = environ_.get(variable.name, "")
+        values[variable.name] = _parse(variable, raw) if raw != "" else _default(variable)
+    database = values["DATABASE_URL"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = database.get("NAME") or "db.sqlite3"
+        if name != ":memory:" and not Path(name).is_absolute():
+            database["NAME"] = str(BASE_DIR / name)
+    return values
+
+
+def example_value(variable: Variable) -> str:
+    """What .env.example shows for a variable: never a secret, never a derived value."""
+    if variable.example is not None:
+        return variable.example
+    if variable.secret and variable.type != DB_URL:
+        return ""
+    default = variable.default
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, list):
+        return ",".join(default)
+    return "" if default is None else str(default)
+
+
+def render_env_example() -> str:
+    lines = [
+        "# Environment variables of the payment service.",
+        "# Generated by `python manage.py generate_env_example`; do not edit by hand.",
+        "# Copy to .env (or set them in the environment). An empty value means the default.",
+    ]
+    for group in GROUPS:
+        lines += ["", f"# ---- {GROUP_TITLES[group]} ----"]
+        for variable in VARIABLES:
+            if variable.group != group:
+                continue
+            lines.append("")
+            words = variable.help.split()
+            line = "#"
+            for word in words:
+                if len(line) + 1 + len(word) > 88:
+                    lines.append(line)
+                    line = "#"
+                line += " " + word
+            lines.append(line)
+            lines.append(f"# type: {variable.type}" + (", secret" if variable.secret else ""))
+            lines.append(f"{variable.name}={example_value(variable)}")
+    return "\n".join(lines) + "\n"

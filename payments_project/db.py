@@ -1,0 +1,25 @@
+"""Model field and index types shared by the apps that adopt the legacy tables."""
+
+from django.db import models
+
+
+class LegacyDateTimeField(models.DateTimeField):
+    """DATETIME without fractional seconds, as the legacy tables declare it.
+
+    Django would create DATETIME(6) on MySQL; the adopted tables must keep their type.
+    """
+
+    def db_type(self, connection):
+        if connection.vendor == "mysql":
+            return "datetime"
+        return super().db_type(connection)
+
+
+class LegacyIndex(models.Index):
+    """An index whose name may be as long as MySQL allows (64), like the legacy ones.
+
+    Django caps index names at 30 characters for Oracle; the adopted tables already
+    have longer names (ix_order_pingxx_orders_pingxx_order_bid) that must be kept.
+    """
+
+    max_name_length = 64

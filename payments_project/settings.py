@@ -1,0 +1,153 @@
+"""Django settings, read from the environment through payments_project.config.
+
+Every variable is declared in config.VARIABLES (type, default, help); this module only
+maps their values onto Django, DRF and dj-stripe settings.
+"""
+
+from payments_project import config
+
+config.read_env_file()
+ENV = config.load()
+
+BASE_DIR = config.BASE_DIR
+
+SECRET_KEY = ENV["SECRET_KEY"]
+DEBUG = ENV["DEBUG"]
+ALLOWED_HOSTS = ENV["ALLOWED_HOSTS"]
+CSRF_TRUSTED_ORIGINS = ENV["CSRF_TRUSTED_ORIGINS"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "djstripe",
+    "orders",
+    "payments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "payments_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "payments_project.wsgi.application"
+ASGI_APPLICATION = "payments_project.asgi.application"
+
+# ---- Database ----
+
+DATABASES = {"default": ENV["DATABASE_URL"]}
+DATABASES["default"]["CONN_MAX_AGE"] = ENV["DATABASE_CONN_MAX_AGE"]
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"]["TIME_ZONE"] = ENV["DATABASE_TIME_ZONE"]
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            "isolation_level": "read committed",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---- Internationalisation ----
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = ENV["TIME_ZONE"]
+USE_I18N = True
+USE_TZ = True
+
+# ---- Static files ----
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# ---- Security (production defaults follow DEBUG) ----
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if ENV["SECURE_PROXY_SSL_HEADER"] else None
+)
+SECURE_SSL_REDIRECT = (
+    (not DEBUG) if ENV["SECURE_SSL_REDIRECT"] is None else ENV["SECURE_SSL_REDIRECT"]
+)
+SECURE_HSTS_SECONDS = (
+    (0 if DEBUG else 31_536_000)
+    if ENV["SECURE_HSTS_SECONDS"] is None
+    else ENV["SECURE_HSTS_SECONDS"]
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = False
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# ---- Payments ----
+
+PAYMENT_CHANNELS_ENABLED = ENV["PAYMENT_CHANNELS_ENABLED"]
+DEFAULT_PAYMENT_CHANNEL = ENV["DEFAULT_PAYMENT_CHANNEL"]
+PAY_ORDER_EXPIRE_SECONDS = ENV["PAY_ORDER_EXPIRE_SECONDS"]
+
+PINGXX_API_BASE = ENV["PINGXX_API_BASE"]
+PINGXX_SECRET_KEY = ENV["PINGXX_SECRET_KEY"]
+PINGXX_APP_ID = ENV["PINGXX_APP_ID"]
+PINGXX_PRIVATE_KEY = ENV["PINGXX_PRIVATE_KEY"]
+PINGXX_PRIVATE_KEY_PATH = ENV["PINGXX_PRIVATE_KEY_PATH"]
+PINGXX_WEBHOOK_PUBLIC_KEY = ENV["PINGXX_WEBHOOK_PUBLIC_KEY"]
+PINGXX_WEBHOOK_PUBLIC_KEY_PATH = ENV["PINGXX_WEBHOOK_PUBLIC_KEY_PATH"]
+
+STRIPE_API_BASE = ENV["STRIPE_API_BASE"]
+STRIPE_SECRET_KEY = ENV["STRIPE_SECRET_KEY"]
+STRIPE_PUBLISHABLE_KEY = ENV["STRIPE_PUBLISHABLE_KEY"]
+STRIPE_WEBHOOK_SECRET = ENV["STRIPE_WEBHOOK_SECRET"]
+STRIPE_DEFAULT_CURRENCY = ENV["STRIPE_DEFAULT_CURRENCY"]
+
+# dj-stripe reads its keys from these names; the mode follows the secret key.
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+if STRIPE_LIVE_MODE:
+    STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
+    STRIPE_LIVE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+else:
+    STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
+    STRIPE_TEST_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+if STRIPE_API_BASE.rstrip("/") != "https://api.stripe.com":
+    STRIPE_API_HOST = STRIPE_API_BASE
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+# ---- API ----
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
