@@ -6,4 +6,4 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from payments import checks  # noqa: F401  (registers the system checks)
+        from payments_project import checks  # noqa: F401  (registers the system checks)

@@ -46,6 +46,9 @@ class Variable:
     # Shown in .env.example instead of the default, for values that are derived
     # (None default) or would be misleading verbatim.
     example: str | None = None
+    # Read from the process environment only (it names the .env file itself), so
+    # .env.example shows it commented out.
+    environment_only: bool = False
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -57,6 +60,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Path of the optional .env file read at start-up, relative to the project "
         "directory. Set it to an empty value to read none. Variables already in the "
         "environment win over the file.",
+        environment_only=True,
     ),
     Variable(
         "SECRET_KEY",
@@ -114,6 +118,11 @@ VARIABLES: tuple[Variable, ...] = (
         "Strict-Transport-Security max-age. Defaults to one year when DEBUG is off, "
         "0 when DEBUG is on.",
         example="",
+    ),
+    Variable(
+        "SECURE_HSTS_PRELOAD", BOOL, False, "core",
+        "Ask browsers to preload HSTS for the domain (a lasting commitment to HTTPS for "
+        "it and its subdomains).",
     ),
     Variable(
         "SECURE_PROXY_SSL_HEADER",
@@ -352,5 +361,6 @@ def render_env_example() -> str:
                 line += " " + word
             lines.append(line)
             lines.append(f"# type: {variable.type}" + (", secret" if variable.secret else ""))
-            lines.append(f"{variable.name}={example_value(variable)}")
+            prefix = "# " if variable.environment_only else ""
+            lines.append(f"{prefix}{variable.name}={example_value(variable)}")
     return "\n".join(lines) + "\n"
