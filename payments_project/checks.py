@@ -261,8 +261,7 @@ def check_secret_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if key == DEVELOPMENT_SECRET_KEY or key.startswith("django-insecure") or len(key) < 50:
         return [
             checks.Error(
-                "SECRET_KEY is a development key (or shorter than 50 characters) and "
-                "DEBUG is off.",
+                "SECRET_KEY is a development key (or shorter than 50 characters) and DEBUG is off.",
                 hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
                 id="config.E012",
             )

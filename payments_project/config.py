@@ -120,7 +120,10 @@ VARIABLES: tuple[Variable, ...] = (
         example="",
     ),
     Variable(
-        "SECURE_HSTS_PRELOAD", BOOL, False, "core",
+        "SECURE_HSTS_PRELOAD",
+        BOOL,
+        False,
+        "core",
         "Ask browsers to preload HSTS for the domain (a lasting commitment to HTTPS for "
         "it and its subdomains).",
     ),

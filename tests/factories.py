@@ -55,7 +55,9 @@ class OrderFactory(factory.django.DjangoModelFactory):
     currency = "cny"
 
     class Params:
-        paid = factory.Trait(status=OrderStatus.PAID, paid_price=factory.SelfAttribute("payable_price"))
+        paid = factory.Trait(
+            status=OrderStatus.PAID, paid_price=factory.SelfAttribute("payable_price")
+        )
 
 
 class PingxxOrderFactory(factory.django.DjangoModelFactory):

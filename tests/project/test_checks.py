@@ -67,7 +67,8 @@ def test_default_channel_must_be_enabled():
 
 
 @pytest.mark.parametrize(
-    "missing", ["PINGXX_SECRET_KEY", "PINGXX_APP_ID", "PINGXX_PRIVATE_KEY", "PINGXX_WEBHOOK_PUBLIC_KEY"]
+    "missing",
+    ["PINGXX_SECRET_KEY", "PINGXX_APP_ID", "PINGXX_PRIVATE_KEY", "PINGXX_WEBHOOK_PUBLIC_KEY"],
 )
 def test_pingxx_enabled_without_a_key(pingxx_settings, missing):
     settings_ = {**pingxx_settings, missing: ""}
@@ -166,9 +167,10 @@ def test_stripe_modes_must_match():
 def test_sandbox_with_debug_off():
     found = errors(PAYMENT_CHANNELS_ENABLED=["sandbox"], DEFAULT_PAYMENT_CHANNEL="sandbox")
     assert [i for i, _ in found] == ["config.E010"]
-    assert errors(
-        PAYMENT_CHANNELS_ENABLED=["sandbox"], DEFAULT_PAYMENT_CHANNEL="sandbox", DEBUG=True
-    ) == []
+    assert (
+        errors(PAYMENT_CHANNELS_ENABLED=["sandbox"], DEFAULT_PAYMENT_CHANNEL="sandbox", DEBUG=True)
+        == []
+    )
 
 
 def test_development_secret_key_with_debug_off():

@@ -30,9 +30,7 @@ class Command(BaseCommand):
         if check:
             current = path.read_text(encoding="utf-8") if path.exists() else None
             if current != text:
-                raise CommandError(
-                    f"{path} is stale: run `python manage.py generate_env_example`."
-                )
+                raise CommandError(f"{path} is stale: run `python manage.py generate_env_example`.")
             self.stdout.write(f"{path} is up to date.")
             return
         path.write_text(text, encoding="utf-8")
