@@ -121,6 +121,10 @@ class Order(models.Model):
     def refundable_price(self) -> Decimal:
         return self.paid_price - self.refunded_price
 
+    @property
+    def status_name(self) -> str:
+        return OrderStatus(self.status).label
+
 
 class Product(models.Model):
     """A course on sale. Its ``product_bid`` is the ``shifu_bid`` of its orders."""
@@ -237,3 +241,56 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return self.refund_bid
+
+
+class OrderEventKind(models.TextChoices):
+    STATUS = "status", "status change"
+    ATTEMPT = "attempt", "payment attempt"
+    PAYMENT = "payment", "provider payment event"
+    REFUND = "refund", "refund"
+    NOTE = "note", "note"
+
+
+class OrderEvent(models.Model):
+    """One line of an order's history: who or which provider event did what, when."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="events", db_comment="Order"
+    )
+    kind = models.CharField(
+        max_length=16, choices=OrderEventKind.choices, db_comment="What happened"
+    )
+    from_status = models.SmallIntegerField(
+        null=True, blank=True, choices=OrderStatus.choices, db_comment="Status before"
+    )
+    to_status = models.SmallIntegerField(
+        null=True, blank=True, choices=OrderStatus.choices, db_comment="Status after"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_comment="Staff user or customer who acted, if any",
+    )
+    source = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        db_comment="What acted: api, admin, system, or channel:event id",
+    )
+    message = models.CharField(max_length=500, blank=True, default="", db_comment="Summary")
+    data = models.JSONField(default=dict, blank=True, db_comment="Details")
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="When")
+
+    class Meta:
+        db_table = "order_events"
+        db_table_comment = "Audit trail of orders"
+        ordering = ["created_at", "id"]
+        indexes = [
+            LegacyIndex(fields=["order", "created_at"], name="ix_order_events_order_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.message}"

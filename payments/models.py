@@ -112,6 +112,18 @@ class PingxxOrder(models.Model):
         return self.pingxx_order_bid
 
     @property
+    def attempt_bid(self) -> str:
+        return self.pingxx_order_bid
+
+    @property
+    def provider_payment_id(self) -> str:
+        return self.charge_id
+
+    @property
+    def currency_code(self) -> str:
+        return self.currency.lower()
+
+    @property
     def charge(self) -> Any:
         """The stored charge object, parsed (JSON or the legacy Python repr)."""
         return parse_legacy_object(self.charge_object)
@@ -193,6 +205,74 @@ class StripeOrder(models.Model):
 
     def __str__(self) -> str:
         return self.stripe_order_bid
+
+    @property
+    def attempt_bid(self) -> str:
+        return self.stripe_order_bid
+
+    @property
+    def provider_payment_id(self) -> str:
+        return self.payment_intent_id or self.checkout_session_id or ""
+
+    @property
+    def currency_code(self) -> str:
+        return self.currency.lower()
+
+
+class SandboxAttempt(models.Model):
+    """One attempt through the sandbox channel, which takes no money (development only).
+
+    The ``provider_*`` columns are the sandbox's own side: what a real provider would
+    keep on its servers.
+    """
+
+    attempt_bid = models.CharField(
+        max_length=36, unique=True, default=new_bid, db_comment="Attempt business identifier"
+    )
+    order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    method = models.CharField(max_length=36, default="confirm_page", db_comment="Method")
+    amount = models.BigIntegerField(db_comment="Amount in minor units of the currency")
+    currency = models.CharField(max_length=3, db_comment="ISO 4217 currency, lower case")
+    status = models.SmallIntegerField(
+        choices=AttemptStatus.choices,
+        default=AttemptStatus.PENDING,
+        db_comment=ATTEMPT_STATUS_COMMENT,
+    )
+    payment_id = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, db_comment="Sandbox payment id"
+    )
+    failure_code = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Failure code"
+    )
+    failure_message = models.TextField(blank=True, default="", db_comment="Failure message")
+    raw = models.JSONField(null=True, blank=True, db_comment="Raw sandbox payment object")
+    provider_state = models.CharField(
+        max_length=16, default="pending", db_comment="The sandbox's own view of the payment"
+    )
+    provider_refunds = models.JSONField(
+        default=list, blank=True, db_comment="The sandbox's own refunds of the payment"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
+
+    class Meta:
+        db_table = "payment_sandbox_attempts"
+        db_table_comment = "Sandbox payment attempts (development only)"
+        indexes = [
+            LegacyIndex(fields=["order_bid"], name="ix_payment_sandbox_attempts_order_bid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.attempt_bid
+
+    @property
+    def provider_payment_id(self) -> str:
+        return self.payment_id or ""
+
+    @property
+    def currency_code(self) -> str:
+        return self.currency
 
 
 class SignatureStatus(models.TextChoices):

@@ -17,8 +17,6 @@ from django.core import checks
 from payments.money import CURRENCY_EXPONENTS
 from payments_project.config import BASE_DIR, DEVELOPMENT_SECRET_KEY
 
-KNOWN_CHANNELS = ("pingxx", "stripe", "sandbox")
-
 # What each channel needs before it can take payments: (variable, or the pair of
 # alternatives that hold the same value).
 REQUIRED = {
@@ -72,6 +70,7 @@ def _is_set(variable: str) -> bool:
 @checks.register("payments")
 def check_channels(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
+    KNOWN_CHANNELS = tuple(settings.PAYMENT_PROVIDERS)
     enabled = list(settings.PAYMENT_CHANNELS_ENABLED)
     for channel in enabled:
         if channel not in KNOWN_CHANNELS:
@@ -118,6 +117,7 @@ def check_channels(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="config.E010",
             )
         )
+    errors += provider_errors([c for c in enabled if c in KNOWN_CHANNELS])
     if settings.PAY_ORDER_EXPIRE_SECONDS <= 0:
         errors.append(
             checks.Error(
@@ -125,6 +125,37 @@ def check_channels(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="config.E011",
             )
         )
+    return errors
+
+
+def provider_errors(channels: list[str]) -> list[checks.CheckMessage]:
+    """Each enabled channel's provider class imports and implements the protocol."""
+    from django.utils.module_loading import import_string
+
+    from payments.providers.base import PROVIDER_ATTRIBUTES
+
+    errors: list[checks.CheckMessage] = []
+    for channel in channels:
+        path = settings.PAYMENT_PROVIDERS[channel]
+        try:
+            provider_class = import_string(path)
+        except ImportError as exc:
+            errors.append(
+                checks.Error(
+                    f"PAYMENT_PROVIDERS[{channel!r}]: cannot import {path!r} ({exc}).",
+                    id="config.E013",
+                )
+            )
+            continue
+        missing = [name for name in PROVIDER_ATTRIBUTES if not hasattr(provider_class, name)]
+        if missing or getattr(provider_class, "channel", None) != channel:
+            errors.append(
+                checks.Error(
+                    f"PAYMENT_PROVIDERS[{channel!r}]: {path} is not a payment provider for "
+                    f"{channel!r} (missing: {', '.join(missing) or 'its channel name'}).",
+                    id="config.E013",
+                )
+            )
     return errors
 
 

@@ -111,6 +111,13 @@ X_FRAME_OPTIONS = "DENY"
 
 # ---- Payments ----
 
+# The channels this code base has, by name: one provider module each.
+PAYMENT_PROVIDERS = {
+    "pingxx": "payments.providers.pingxx.PingxxProvider",
+    "stripe": "payments.providers.stripe.StripeProvider",
+    "sandbox": "payments.providers.sandbox.SandboxProvider",
+}
+
 PAYMENT_CHANNELS_ENABLED = ENV["PAYMENT_CHANNELS_ENABLED"]
 DEFAULT_PAYMENT_CHANNEL = ENV["DEFAULT_PAYMENT_CHANNEL"]
 PAY_ORDER_EXPIRE_SECONDS = ENV["PAY_ORDER_EXPIRE_SECONDS"]

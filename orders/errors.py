@@ -1,0 +1,65 @@
+"""Errors of the order services, each with a stable code and HTTP status."""
+
+from __future__ import annotations
+
+from payments_project.errors import ServiceError
+
+
+class OrderError(ServiceError):
+    code = "order_error"
+    http_status = 400
+
+
+class ProductNotFound(OrderError):
+    code = "product_not_found"
+    http_status = 404
+
+
+class AlreadyPurchased(OrderError):
+    code = "already_purchased"
+    http_status = 409
+
+
+class OrderNotPayable(OrderError):
+    code = "order_not_payable"
+    http_status = 409
+
+
+class OrderExpired(OrderNotPayable):
+    code = "order_expired"
+
+
+class TransitionNotAllowed(OrderError):
+    code = "transition_not_allowed"
+    http_status = 409
+
+
+class OrderNotRefundable(OrderError):
+    code = "order_not_refundable"
+    http_status = 409
+
+
+class RefundExceedsRefundable(OrderError):
+    code = "refund_exceeds_refundable"
+    http_status = 400
+
+
+class AttemptNotFound(OrderError):
+    """A provider reports on a payment or refund this service has no record of (yet)."""
+
+    code = "attempt_not_found"
+    http_status = 404
+
+
+class AmountMismatch(OrderError):
+    """A provider reports an amount or currency other than what was asked for."""
+
+    code = "amount_mismatch"
+    http_status = 400
+
+
+class NotApplicableYet(OrderError):
+    """A provider event that cannot be applied before another one (kept for retry)."""
+
+    code = "not_applicable_yet"
+    http_status = 409

@@ -1,0 +1,815 @@
+"""The functions that change orders, payments and refunds.
+
+Each takes keyword-only arguments and runs in short transactions. A provider is never
+called while a row lock is held: the pending row is written and committed first, the
+provider is called, and its answer is recorded in a second transaction. Webhooks,
+sync and reconciliation all end in ``payment_apply`` / ``refund_apply``, which are
+idempotent and tolerate events in any order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from orders.errors import (
+    AlreadyPurchased,
+    AmountMismatch,
+    AttemptNotFound,
+    NotApplicableYet,
+    OrderExpired,
+    OrderNotPayable,
+    OrderNotRefundable,
+    ProductNotFound,
+    RefundExceedsRefundable,
+    TransitionNotAllowed,
+)
+from orders.models import (
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundStatus,
+    new_bid,
+)
+from payments import registry
+from payments.models import AttemptStatus
+from payments.money import to_major, to_minor
+from payments.providers.base import (
+    PAYMENT_CLOSED,
+    PAYMENT_FAILED,
+    PAYMENT_SUCCEEDED,
+    REFUND_FAILED,
+    REFUND_SUCCEEDED,
+    CurrencyNotSupported,
+    PaymentRequest,
+    PaymentState,
+    ProviderError,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundState,
+)
+from payments_project.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+S = OrderStatus
+# Statuses only move forward. A payment that arrives after a timeout or a
+# cancellation is still money received: the order becomes paid.
+TRANSITIONS: dict[int, frozenset[int]] = {
+    S.INIT: frozenset({S.UNPAID, S.PAID, S.TIMEOUT, S.CANCELLED}),
+    S.UNPAID: frozenset({S.PAID, S.TIMEOUT, S.CANCELLED}),
+    S.TIMEOUT: frozenset({S.PAID}),
+    S.CANCELLED: frozenset({S.PAID}),
+    S.PAID: frozenset({S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+}
+PAYABLE = (S.INIT, S.UNPAID)
+
+
+# ---- status and history ----
+
+
+def _lock(order: Order | str) -> Order:
+    order_bid = order if isinstance(order, str) else order.order_bid
+    return Order.objects.select_for_update().get(order_bid=order_bid)
+
+
+def order_event_write(
+    *,
+    order: Order,
+    kind: str,
+    message: str,
+    source: str,
+    actor: Any = None,
+    data: dict | None = None,
+    from_status: int | None = None,
+    to_status: int | None = None,
+) -> OrderEvent:
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        message=message[:500],
+        source=source[:255],
+        actor=actor if getattr(actor, "pk", None) else None,
+        data=data or {},
+        from_status=from_status,
+        to_status=to_status,
+    )
+
+
+@transaction.atomic
+def order_set_status(
+    *,
+    order: Order,
+    to: int,
+    source: str,
+    actor: Any = None,
+    message: str = "",
+    data: dict | None = None,
+    changes: dict[str, Any] | None = None,
+) -> Order:
+    """The one place an order's status changes: lock, check, save, audit.
+
+    ``changes`` are other fields saved with the status (paid price, channel). Returns
+    the locked, updated order. A transition to the current status is refused like any
+    other that is not allowed.
+    """
+    locked = _lock(order)
+    if to not in TRANSITIONS[locked.status]:
+        raise TransitionNotAllowed(
+            f"Order {locked.order_bid} cannot go from {locked.status_name} to "
+            f"{OrderStatus(to).label}.",
+            order_bid=locked.order_bid,
+            status=locked.status_name,
+        )
+    from_status = locked.status
+    locked.status = to
+    for field, value in (changes or {}).items():
+        setattr(locked, field, value)
+    locked.save(update_fields=["status", "updated_at", *(changes or {})])
+    order_event_write(
+        order=locked,
+        kind=OrderEventKind.STATUS,
+        message=message or f"{OrderStatus(from_status).label} -> {OrderStatus(to).label}",
+        source=source,
+        actor=actor,
+        data=data,
+        from_status=from_status,
+        to_status=to,
+    )
+    order.__dict__.update(locked.__dict__)
+    return locked
+
+
+# ---- orders ----
+
+
+def _expired(order: Order, now=None) -> bool:
+    now = now or timezone.now()
+    return order.created_at <= now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
+
+
+def order_create(
+    *, user_bid: str, product_bid: str, channel: str | None = None, actor: Any = None
+) -> tuple[Order, bool]:
+    """An order of ``product_bid`` for ``user_bid``; (order, created).
+
+    The price comes from the product. An unexpired unpaid order of the same user and
+    product is reused, its price refreshed; a product already paid for is refused; a
+    free product is paid at once.
+    """
+    product = Product.objects.filter(product_bid=product_bid, active=True).first()
+    if product is None:
+        raise ProductNotFound(f"No product {product_bid!r} on sale.", product=product_bid)
+    if channel:
+        registry.get_provider(channel)  # refuses a channel that is not enabled
+    source = "api"
+    mine = Order.objects.live().filter(user_bid=user_bid, product_bid=product_bid)
+    if mine.filter(status=S.PAID).exists():
+        raise AlreadyPurchased(
+            f"The product {product.name!r} is already paid for.", product=product_bid
+        )
+    for order in mine.filter(status__in=PAYABLE).order_by("-id"):
+        if _expired(order):
+            order_timeout(order=order, source="system")
+            continue
+        return _order_refresh(order=order, product=product, channel=channel), False
+
+    with transaction.atomic():
+        order = Order.objects.create(
+            order_bid=new_bid(),
+            product_bid=product.product_bid,
+            user_bid=user_bid,
+            payable_price=product.price,
+            paid_price=Decimal("0.00"),
+            currency=product.currency,
+            payment_channel=channel or registry.default_channel(),
+            status=S.INIT,
+        )
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.NOTE,
+            message=f"created: {product.name}, {product.price} {product.currency.upper()}",
+            source=source,
+            actor=actor,
+            to_status=S.INIT,
+        )
+        if product.price == 0:
+            order_set_status(
+                order=order,
+                to=S.PAID,
+                source="system",
+                actor=actor,
+                message="free product: paid without a provider",
+            )
+    return order, True
+
+
+@transaction.atomic
+def _order_refresh(*, order: Order, product: Product, channel: str | None) -> Order:
+    locked = _lock(order)
+    changes = {}
+    if (locked.payable_price, locked.currency) != (product.price, product.currency):
+        changes.update(payable_price=product.price, currency=product.currency)
+    if channel and channel != locked.payment_channel:
+        changes["payment_channel"] = channel
+    if changes:
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        order_event_write(
+            order=locked,
+            kind=OrderEventKind.NOTE,
+            message="reused; " + ", ".join(f"{k} now {v}" for k, v in changes.items()),
+            source="api",
+            data={k: str(v) for k, v in changes.items()},
+        )
+    return locked
+
+
+def order_timeout(*, order: Order, source: str = "system") -> bool:
+    """Time out an unpaid order; False if it was no longer payable when locked."""
+    try:
+        order_set_status(order=order, to=S.TIMEOUT, source=source, message="timed out unpaid")
+    except TransitionNotAllowed:
+        return False
+    return True
+
+
+def order_cancel(*, order: Order, actor: Any = None, source: str = "api") -> Order:
+    if order.status not in PAYABLE:
+        raise OrderNotPayable(
+            f"Order {order.order_bid} is {order.status_name}: only an unpaid order can be "
+            "cancelled.",
+            order_bid=order.order_bid,
+        )
+    return order_set_status(order=order, to=S.CANCELLED, source=source, actor=actor)
+
+
+def orders_expire(*, now=None, limit: int = 1000) -> int:
+    """Time out unpaid orders older than PAY_ORDER_EXPIRE_SECONDS; how many were."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
+    expired = 0
+    stale = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff).order_by("id")
+    for order in stale[:limit]:
+        expired += order_timeout(order=order)
+    return expired
+
+
+# ---- payments ----
+
+
+@dataclass(frozen=True)
+class PaymentStarted:
+    order: Order
+    attempt: Any
+    channel: str
+    method: str
+    client_data: dict
+
+
+def payment_start(
+    *,
+    order: Order,
+    channel: str | None = None,
+    method: str | None = None,
+    client_ip: str = "127.0.0.1",
+    success_url: str = "",
+    cancel_url: str = "",
+    open_id: str = "",
+    actor: Any = None,
+) -> PaymentStarted:
+    """Start paying ``order``: an attempt row first, then the provider, then its answer."""
+    channel, method = registry.resolve(channel, method, fallback=order.payment_channel)
+    provider = registry.get_provider(channel)
+    if order.status in PAYABLE and _expired(order):
+        order_timeout(order=order)
+        raise OrderExpired(f"Order {order.order_bid} has expired.", order_bid=order.order_bid)
+
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status not in PAYABLE:
+            raise OrderNotPayable(
+                f"Order {locked.order_bid} is {locked.status_name}; it cannot be paid.",
+                order_bid=locked.order_bid,
+                status=locked.status_name,
+            )
+        if provider.currencies is not None and locked.currency not in provider.currencies:
+            raise CurrencyNotSupported(
+                f"The {channel} channel does not take {locked.currency.upper()}.",
+                channel=channel,
+            )
+        product = Product.objects.filter(product_bid=locked.product_bid).first()
+        name = product.name if product else "Course"
+        request = PaymentRequest(
+            channel=channel,
+            method=method,
+            order_bid=locked.order_bid,
+            attempt_bid=new_bid(),
+            user_bid=locked.user_bid,
+            product_bid=locked.product_bid,
+            amount=to_minor(locked.payable_price, locked.currency),
+            currency=locked.currency,
+            subject=name,
+            body=f"{name} ({locked.order_bid})",
+            client_ip=client_ip,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            open_id=open_id,
+            metadata={"order_bid": locked.order_bid},
+        )
+        attempt = provider.build_attempt(request)
+        attempt.save()
+        changes = {"payment_channel": channel}
+        if locked.status == S.INIT:
+            order_set_status(
+                order=locked,
+                to=S.UNPAID,
+                source="api",
+                actor=actor,
+                message=f"payment started: {channel}:{method}",
+                changes=changes,
+            )
+        else:
+            locked.payment_channel = channel
+            locked.save(update_fields=["payment_channel", "updated_at"])
+        order_event_write(
+            order=locked,
+            kind=OrderEventKind.ATTEMPT,
+            message=f"attempt {request.attempt_bid} via {channel}:{method}",
+            source="api",
+            actor=actor,
+            data={"attempt_bid": request.attempt_bid, "amount": request.amount},
+        )
+
+    try:
+        start = provider.start_payment(request)
+    except ProviderError as exc:
+        _attempt_failed(provider=provider, attempt=attempt, request=request, error=exc)
+        raise
+    with transaction.atomic():
+        attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
+        fields = provider.apply_start(attempt, start)
+        attempt.save(update_fields=fields)
+    if start.state == PAYMENT_SUCCEEDED:
+        payment_apply(
+            channel=channel,
+            state=PaymentState(
+                provider_payment_id=start.provider_payment_id,
+                state=PAYMENT_SUCCEEDED,
+                amount=request.amount,
+                currency=request.currency,
+                attempt_bid=request.attempt_bid,
+                raw=start.raw,
+            ),
+            source=channel,
+        )
+    locked.refresh_from_db()
+    return PaymentStarted(
+        order=locked,
+        attempt=attempt,
+        channel=channel,
+        method=method,
+        client_data=dict(start.client_data),
+    )
+
+
+def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: ProviderError) -> None:
+    """Nothing can be paid on an attempt whose creation failed: mark it failed."""
+    with transaction.atomic():
+        attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
+        fields = provider.apply_payment_state(
+            attempt,
+            PaymentState(
+                provider_payment_id="",
+                state=PAYMENT_FAILED,
+                amount=request.amount,
+                currency=request.currency,
+                attempt_bid=request.attempt_bid,
+                failure_code=error.code,
+                failure_message=error.message,
+            ),
+        )
+        attempt.status = AttemptStatus.FAILED
+        attempt.save(update_fields=[*fields, "status"])
+        order_event_write(
+            order=Order.objects.get(order_bid=attempt.order_bid),
+            kind=OrderEventKind.ATTEMPT,
+            message=f"attempt {request.attempt_bid} failed to start: {error.code}",
+            source=provider.channel,
+            data={"error": error.message},
+        )
+
+
+def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
+    attempts = provider.attempts_for(
+        attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
+    )
+    attempt = attempts.select_for_update().first()
+    if attempt is None:
+        raise AttemptNotFound(
+            f"No {provider.channel} attempt {attempt_bid or provider_payment_id!r}.",
+            attempt=attempt_bid or provider_payment_id,
+        )
+    return attempt
+
+
+def _check_money(*, attempt, amount: int, currency: str, what: str) -> None:
+    if amount != attempt.amount or currency.lower() != attempt.currency_code:
+        raise AmountMismatch(
+            f"{what} reports {amount} {currency.upper()}, but attempt {attempt.attempt_bid} "
+            f"asked for {attempt.amount} {attempt.currency_code.upper()}.",
+            expected_amount=attempt.amount,
+            expected_currency=attempt.currency_code,
+            amount=amount,
+            currency=currency,
+        )
+
+
+def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
+    """Apply what a provider says of a payment (webhook, sync, reconciliation).
+
+    Idempotent; never moves an order backwards. An amount or currency other than the
+    attempt's is refused (AmountMismatch) and recorded on the order.
+    """
+    provider = registry.get_provider_any(channel)
+    with transaction.atomic():
+        attempt = _find_attempt(
+            provider, attempt_bid=state.attempt_bid, provider_payment_id=state.provider_payment_id
+        )
+        order = _lock(attempt.order_bid)
+        try:
+            _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
+        except AmountMismatch as exc:
+            mismatch = exc
+        else:
+            mismatch = None
+        if mismatch is None:
+            fields = provider.apply_payment_state(attempt, state)
+            _apply_payment_to(
+                channel=channel,
+                order=order,
+                attempt=attempt,
+                state=state,
+                source=source,
+                fields=fields,
+            )
+            return order
+    # Recorded outside the refused transaction, so the record survives the refusal.
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.PAYMENT,
+        message=f"refused: {mismatch.message}",
+        source=source,
+        data={"code": mismatch.code, **{k: str(v) for k, v in mismatch.details.items()}},
+    )
+    raise mismatch
+
+
+def _apply_payment_to(
+    *, channel: str, order: Order, attempt, state: PaymentState, source: str, fields
+) -> None:
+    previous = attempt.status
+    if state.state == PAYMENT_SUCCEEDED:
+        if previous in (AttemptStatus.PAID, AttemptStatus.REFUNDED):
+            attempt.save(update_fields=fields)
+            return
+        attempt.status = AttemptStatus.PAID
+        attempt.save(update_fields=[*fields, "status"])
+        paid = to_major(state.amount, state.currency)
+        if order.status in TRANSITIONS and S.PAID in TRANSITIONS[order.status]:
+            late = order.status in (S.TIMEOUT, S.CANCELLED)
+            order_set_status(
+                order=order,
+                to=S.PAID,
+                source=source,
+                message=(
+                    f"paid {paid} {state.currency.upper()} through {attempt.attempt_bid}"
+                    + (f" (late: the order was {order.status_name})" if late else "")
+                ),
+                data={"attempt_bid": attempt.attempt_bid, "late": late},
+                changes={"paid_price": paid, "payment_channel": channel},
+            )
+        else:
+            order_event_write(
+                order=order,
+                kind=OrderEventKind.PAYMENT,
+                message=(
+                    f"second payment of {paid} {state.currency.upper()} through "
+                    f"{attempt.attempt_bid} for an order already {order.status_name}: "
+                    "refund it"
+                ),
+                source=source,
+                data={"attempt_bid": attempt.attempt_bid, "duplicate_payment": True},
+            )
+        return
+    new_status = {PAYMENT_FAILED: AttemptStatus.FAILED, PAYMENT_CLOSED: AttemptStatus.CLOSED}.get(
+        state.state
+    )
+    if new_status is not None and previous == AttemptStatus.PENDING:
+        attempt.status = new_status
+        fields = [*fields, "status"]
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.PAYMENT,
+            message=f"attempt {attempt.attempt_bid} {new_status.label}"
+            + (f": {state.failure_code} {state.failure_message}" if state.failure_code else ""),
+            source=source,
+        )
+    attempt.save(update_fields=fields)
+
+
+def payment_sync(*, order: Order, source: str = "sync") -> Order:
+    """Ask the channel for the state of the order's latest attempt and apply it."""
+    provider = registry.get_provider_any(order.payment_channel)
+    attempt = (
+        provider.attempt_model.objects.filter(order_bid=order.order_bid)
+        .exclude(**{_payment_id_field(provider): ""})
+        .order_by("-id")
+        .first()
+    )
+    if attempt is None or not attempt.provider_payment_id:
+        order.refresh_from_db()
+        return order
+    state = provider.fetch_payment(attempt.provider_payment_id)
+    if not state.attempt_bid:
+        state = replace(state, attempt_bid=attempt.attempt_bid)
+    return payment_apply(channel=provider.channel, state=state, source=source)
+
+
+def _payment_id_field(provider) -> str:
+    return {"pingxx": "charge_id", "stripe": "payment_intent_id", "sandbox": "payment_id"}.get(
+        provider.channel, "id"
+    )
+
+
+# ---- refunds ----
+
+
+def order_refundable_now(order: Order) -> Decimal:
+    """What can still be refunded: paid, less refunds that succeeded or are pending."""
+    pending = (
+        order.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    return order.paid_price - order.refunded_price - pending
+
+
+def refund_request(
+    *,
+    order: Order,
+    amount: Decimal | None = None,
+    reason: str,
+    actor: Any = None,
+    source: str = "api",
+) -> Refund:
+    """Refund part or all of a paid order: a pending row under the order's lock, then
+    the provider outside it. Concurrent requests can never refund more than was paid.
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("A refund needs a reason.", code="reason_required")
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status != S.PAID:
+            raise OrderNotRefundable(
+                f"Order {locked.order_bid} is {locked.status_name}; only a paid order can be "
+                "refunded.",
+                order_bid=locked.order_bid,
+                status=locked.status_name,
+            )
+        refundable = order_refundable_now(locked)
+        amount = refundable if amount is None else amount
+        to_minor(amount, locked.currency)  # refuses what does not fit the currency
+        if amount <= 0 or amount > refundable:
+            raise RefundExceedsRefundable(
+                f"Refund of {amount} {locked.currency.upper()} refused: {refundable} is "
+                "refundable.",
+                refundable=str(refundable),
+                currency=locked.currency,
+            )
+        provider = registry.get_provider_any(locked.payment_channel)
+        attempt = (
+            provider.attempt_model.objects.filter(
+                order_bid=locked.order_bid,
+                status__in=(AttemptStatus.PAID, AttemptStatus.REFUNDED),
+            )
+            .order_by("-id")
+            .first()
+        )
+        if attempt is None:
+            raise OrderNotRefundable(
+                f"Order {locked.order_bid} has no paid {locked.payment_channel} attempt to "
+                "refund (it was paid without a provider).",
+                order_bid=locked.order_bid,
+            )
+        refund = Refund.objects.create(
+            order=locked,
+            payment_channel=locked.payment_channel,
+            attempt_bid=attempt.attempt_bid,
+            amount=amount,
+            currency=locked.currency,
+            reason=reason.strip()[:255],
+            requested_by=actor if getattr(actor, "pk", None) else None,
+        )
+        order_event_write(
+            order=locked,
+            kind=OrderEventKind.REFUND,
+            message=f"refund {refund.refund_bid} of {amount} {locked.currency.upper()} "
+            f"requested: {refund.reason}",
+            source=source,
+            actor=actor,
+            data={"refund_bid": refund.refund_bid},
+        )
+    refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id)
+    refund.refresh_from_db()
+    return refund
+
+
+def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = False) -> None:
+    """Ask the provider to refund; the answer (or a later webhook) settles the row.
+
+    On a retry the provider is first asked whether the refund already exists, since
+    not every provider has idempotency keys.
+    """
+    provider = registry.get_provider_any(refund.payment_channel)
+    request = RefundRequest(
+        channel=refund.payment_channel,
+        refund_bid=refund.refund_bid,
+        provider_payment_id=provider_payment_id,
+        amount=to_minor(refund.amount, refund.currency),
+        currency=refund.currency,
+        reason=refund.reason,
+    )
+    try:
+        state = provider.find_refund(provider_payment_id, refund.refund_bid) if retry else None
+        if state is None:
+            state = provider.refund(request)
+    except ProviderUnavailable as exc:
+        order_event_write(
+            order=refund.order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund {refund.refund_bid} not sent, will retry: {exc.message}",
+            source=refund.payment_channel,
+        )
+        raise
+    except ProviderError as exc:
+        refund_apply(
+            channel=refund.payment_channel,
+            state=RefundState(
+                provider_refund_id=refund.provider_refund_id or "",
+                provider_payment_id=provider_payment_id,
+                state=REFUND_FAILED,
+                amount=request.amount,
+                currency=refund.currency,
+                refund_bid=refund.refund_bid,
+                failure_code=exc.code,
+                failure_message=exc.message,
+            ),
+            source=refund.payment_channel,
+        )
+        raise
+    if not state.refund_bid:
+        state = replace(state, refund_bid=refund.refund_bid)
+    refund_apply(channel=refund.payment_channel, state=state, source=refund.payment_channel)
+
+
+def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund:
+    """Apply what a provider says of a refund (answer, webhook, reconciliation).
+
+    Idempotent and order-tolerant: a succeeded refund stays succeeded, an order is
+    refunded once refunds add up to what was paid, and a refund reported before the
+    payment it refunds is kept for later (NotApplicableYet).
+    """
+    provider = registry.get_provider_any(channel)
+    with transaction.atomic():
+        refund = _find_refund(channel=channel, state=state)
+        if refund is None:
+            return _refund_from_provider(provider=provider, state=state, source=source)
+        order = _lock(refund.order.order_bid)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        expected = to_minor(refund.amount, refund.currency)
+        if state.amount != expected or (state.currency and state.currency != refund.currency):
+            raise AmountMismatch(
+                f"{source} reports a refund of {state.amount} {state.currency.upper()}, but "
+                f"refund {refund.refund_bid} is {expected} {refund.currency.upper()}.",
+                expected_amount=expected,
+                amount=state.amount,
+            )
+        if state.provider_refund_id and not refund.provider_refund_id:
+            refund.provider_refund_id = state.provider_refund_id
+        if state.raw:
+            refund.raw = dict(state.raw)
+        if state.state == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
+            _refund_succeeded(order=order, refund=refund, provider=provider, source=source)
+        elif state.state == REFUND_FAILED and refund.status == RefundStatus.PENDING:
+            refund.status = RefundStatus.FAILED
+            refund.failure_code = state.failure_code[:255]
+            refund.failure_message = state.failure_message
+            refund.settled_at = timezone.now()
+            order_event_write(
+                order=order,
+                kind=OrderEventKind.REFUND,
+                message=f"refund {refund.refund_bid} failed: {state.failure_code} "
+                f"{state.failure_message}",
+                source=source,
+            )
+        refund.save()
+        return refund
+
+
+def _find_refund(*, channel: str, state: RefundState) -> Refund | None:
+    refunds = Refund.objects.select_related("order")
+    if state.refund_bid:
+        found = refunds.filter(refund_bid=state.refund_bid).first()
+        if found:
+            return found
+    if state.provider_refund_id:
+        return refunds.filter(
+            payment_channel=channel, provider_refund_id=state.provider_refund_id
+        ).first()
+    return None
+
+
+def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) -> None:
+    if order.status != S.PAID:
+        raise NotApplicableYet(
+            f"Refund {refund.refund_bid} succeeded, but order {order.order_bid} is "
+            f"{order.status_name}: waiting for its payment to be recorded.",
+            order_bid=order.order_bid,
+        )
+    refunded = order.refunded_price + refund.amount
+    if refunded > order.paid_price:
+        raise AmountMismatch(
+            f"Refund {refund.refund_bid} would bring order {order.order_bid} to {refunded} "
+            f"refunded of {order.paid_price} paid.",
+            refunded=str(refunded),
+        )
+    refund.status = RefundStatus.SUCCEEDED
+    refund.settled_at = timezone.now()
+    order.refunded_price = refunded
+    order.save(update_fields=["refunded_price", "updated_at"])
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.REFUND,
+        message=f"refund {refund.refund_bid} of {refund.amount} {refund.currency.upper()} "
+        "succeeded",
+        source=source,
+        data={"refund_bid": refund.refund_bid, "refunded_total": str(refunded)},
+    )
+    if refunded == order.paid_price:
+        attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+        if attempt is not None and attempt.status == AttemptStatus.PAID:
+            attempt.status = AttemptStatus.REFUNDED
+            attempt.save(update_fields=["status", "updated_at"])
+        order_set_status(order=order, to=S.REFUNDED, source=source, message="fully refunded")
+
+
+def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refund:
+    """A refund made at the provider (its dashboard): record it on its order."""
+    attempt = provider.attempts_for(provider_payment_id=state.provider_payment_id).first()
+    if attempt is None:
+        raise AttemptNotFound(
+            f"No {provider.channel} payment {state.provider_payment_id!r} for refund "
+            f"{state.provider_refund_id!r}.",
+            attempt=state.provider_payment_id,
+        )
+    order = _lock(attempt.order_bid)
+    if order.status != S.PAID:
+        raise NotApplicableYet(
+            f"Refund {state.provider_refund_id} is for order {order.order_bid}, which is "
+            f"{order.status_name}.",
+            order_bid=order.order_bid,
+        )
+    refund = Refund.objects.create(
+        order=order,
+        payment_channel=provider.channel,
+        attempt_bid=attempt.attempt_bid,
+        amount=to_major(state.amount, order.currency),
+        currency=order.currency,
+        reason="made at the provider",
+        provider_refund_id=state.provider_refund_id or None,
+        raw=dict(state.raw),
+    )
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.REFUND,
+        message=f"refund {state.provider_refund_id} made at the provider recorded as "
+        f"{refund.refund_bid}",
+        source=source,
+    )
+    if state.state == REFUND_SUCCEEDED:
+        _refund_succeeded(order=order, refund=refund, provider=provider, source=source)
+        refund.save()
+    return refund

@@ -1,0 +1,4 @@
+"""Payment providers: one module each, behind the protocol of ``base``.
+
+Nothing outside this package imports a provider SDK (``stripe``, ``pingpp``).
+"""

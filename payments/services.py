@@ -1,0 +1,204 @@
+"""The webhook inbox: every delivery is stored first, then applied in one transaction.
+
+A delivery is answered 2xx only once it is safely stored and applied (or known to need
+nothing). Deliveries repeat, arrive out of order and are sometimes forged:
+
+- a forged or malformed delivery is stored as rejected (without an event id, so it can
+  never take the place of the genuine event) and answered 4xx;
+- a repeated event id is acknowledged and changes nothing;
+- an event that cannot be applied yet (unknown charge, a refund before its payment) is
+  kept as failed and answered 5xx, so the provider retries; reconciliation and the
+  admin can apply it later;
+- an amount, currency, app or mode other than expected is refused and recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders.errors import AmountMismatch, AttemptNotFound, NotApplicableYet
+from payments import registry
+from payments.models import InboxStatus, SignatureStatus, WebhookEvent
+from payments.providers.base import (
+    EVENT_PAYMENT,
+    EVENT_REFUND,
+    ProviderEvent,
+    WebhookPayloadInvalid,
+    WebhookRejected,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BODY = 64 * 1024
+# Request headers kept with a delivery; credentials and cookies never are.
+KEPT_HEADERS = frozenset(
+    {"content-type", "content-length", "user-agent", "x-forwarded-for", "x-request-id"}
+)
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    http_status: int
+    code: str
+    message: str
+    event: WebhookEvent | None = None
+
+
+def _headers_to_keep(headers: Mapping[str, str], channel_header: str = "") -> dict[str, str]:
+    kept = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in KEPT_HEADERS or "signature" in lower:
+            kept[lower] = value[:2000]
+    return kept
+
+
+def _reject(
+    *, channel: str, body: bytes, headers: Mapping[str, str], remote_addr, error: WebhookRejected
+) -> WebhookOutcome:
+    verdict = error.details.get("signature", SignatureStatus.INVALID)
+    if verdict not in SignatureStatus.values:
+        verdict = SignatureStatus.INVALID
+    row = WebhookEvent.objects.create(
+        channel=channel,
+        event_id=None,
+        signature_status=verdict,
+        status=InboxStatus.REJECTED,
+        headers=_headers_to_keep(headers),
+        body=body[:MAX_WEBHOOK_BODY].decode("utf-8", errors="replace"),
+        remote_addr=remote_addr,
+        last_error=f"{error.code}: {error.message}",
+        processed_at=timezone.now(),
+    )
+    logger.warning("webhook rejected", extra={"channel": channel, "code": error.code})
+    return WebhookOutcome(error.http_status, error.code, error.message, row)
+
+
+def webhook_receive(
+    *,
+    channel: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None = None,
+) -> WebhookOutcome:
+    """Verify, store, then apply one delivery; the outcome says what to answer."""
+    provider = registry.get_provider_any(channel)
+    if len(body) > MAX_WEBHOOK_BODY:
+        error = WebhookPayloadInvalid(
+            f"Body of {len(body)} bytes is over the limit of {MAX_WEBHOOK_BODY}.",
+            channel=channel,
+            signature=SignatureStatus.MISSING,
+            code="webhook_body_too_large",
+        )
+        error.http_status = 413
+        return _reject(
+            channel=channel, body=b"", headers=headers, remote_addr=remote_addr, error=error
+        )
+    try:
+        event = provider.parse_webhook(body, headers)
+        _check_event_matches_configuration(provider, event)
+    except WebhookRejected as exc:
+        return _reject(
+            channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=exc
+        )
+
+    payload = dict(event.raw)
+    subject = event.payment or event.refund
+    try:
+        with transaction.atomic():
+            row = WebhookEvent.objects.create(
+                channel=channel,
+                event_id=event.event_id,
+                event_type=event.event_type[:100],
+                signature_status=SignatureStatus.VALID,
+                status=InboxStatus.RECEIVED,
+                livemode=event.livemode,
+                order_bid=(getattr(subject, "order_bid", "") or "")[:36],
+                object_id=(
+                    getattr(subject, "provider_payment_id", "")
+                    if event.kind == EVENT_PAYMENT
+                    else getattr(subject, "provider_refund_id", "")
+                )[:255],
+                headers=_headers_to_keep(headers),
+                body=body.decode("utf-8", errors="replace"),
+                payload=payload,
+                remote_addr=remote_addr,
+            )
+    except IntegrityError:
+        row = WebhookEvent.objects.get(channel=channel, event_id=event.event_id)
+        if row.status in (InboxStatus.APPLIED, InboxStatus.IGNORED, InboxStatus.REJECTED):
+            return WebhookOutcome(200, "duplicate", "Already received.", row)
+    return inbox_apply(row=row, event=event)
+
+
+def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
+    """Refuse an event from another app or another mode than this service's."""
+    expected_mode = getattr(provider, "livemode", None)
+    if expected_mode is not None and event.livemode is not None and event.livemode != expected_mode:
+        raise WebhookRejected(
+            f"A {'live' if event.livemode else 'test'} event reached a "
+            f"{'live' if expected_mode else 'test'} configuration.",
+            channel=provider.channel,
+            code="webhook_livemode_mismatch",
+            signature=SignatureStatus.VALID,
+        )
+    expected_app = getattr(provider, "app_id", "") or ""
+    app_id = event.payment.app_id if event.payment else ""
+    if expected_app and app_id and app_id != expected_app:
+        raise WebhookRejected(
+            f"The event is for app {app_id}, not {expected_app}.",
+            channel=provider.channel,
+            code="webhook_app_mismatch",
+            signature=SignatureStatus.VALID,
+        )
+
+
+def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:
+    """Apply a stored event, once: concurrent deliveries wait on the row's lock."""
+    from orders.services import payment_apply, refund_apply
+
+    channel = row.channel
+    provider = registry.get_provider_any(channel)
+    if event is None:
+        event = provider.parse_webhook(row.body.encode(), row.headers)
+    source = f"{channel}:{row.event_id}"
+    with transaction.atomic():
+        row = WebhookEvent.objects.select_for_update().get(pk=row.pk)
+        if row.status in (InboxStatus.APPLIED, InboxStatus.IGNORED):
+            return WebhookOutcome(200, "duplicate", "Already applied.", row)
+        row.attempts += 1
+        row.processed_at = timezone.now()
+        try:
+            if event.kind == EVENT_PAYMENT and event.payment is not None:
+                order = payment_apply(channel=channel, state=event.payment, source=source)
+                row.order_bid = order.order_bid
+                row.status = InboxStatus.APPLIED
+            elif event.kind == EVENT_REFUND and event.refund is not None:
+                refund = refund_apply(channel=channel, state=event.refund, source=source)
+                row.order_bid = refund.order.order_bid
+                row.status = InboxStatus.APPLIED
+            else:
+                row.status = InboxStatus.IGNORED
+            row.last_error = ""
+            outcome = (200, "applied" if row.status == InboxStatus.APPLIED else "ignored", "")
+        except (AttemptNotFound, NotApplicableYet) as exc:
+            row.status = InboxStatus.FAILED
+            row.last_error = f"{exc.code}: {exc.message}"
+            outcome = (503, exc.code, exc.message)
+        except AmountMismatch as exc:
+            row.status = InboxStatus.REJECTED
+            row.last_error = f"{exc.code}: {exc.message}"
+            outcome = (400, exc.code, exc.message)
+        except Exception as exc:
+            logger.exception("webhook apply failed", extra={"channel": channel})
+            row.status = InboxStatus.FAILED
+            row.last_error = f"{type(exc).__name__}: {exc}"[:5000]
+            outcome = (500, "apply_failed", "The event is stored and will be retried.")
+        row.save(update_fields=["status", "last_error", "attempts", "processed_at", "order_bid"])
+    status, code, message = outcome
+    return WebhookOutcome(status, code, message or row.status, row)

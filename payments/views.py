@@ -1,0 +1,70 @@
+"""Webhook receivers and the sandbox confirm page. They call services, never providers
+directly (the sandbox page asks the sandbox for the event it sends, like a browser
+would be sent back by a real provider)."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from orders.models import Order
+from payments import registry
+from payments.models import SandboxAttempt
+from payments.services import MAX_WEBHOOK_BODY, webhook_receive
+
+
+def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
+        # Not read at all: the service records the refusal from its size alone.
+        body = b"\0" * (MAX_WEBHOOK_BODY + 1)
+    else:
+        body = request.body
+    outcome = webhook_receive(
+        channel=channel,
+        body=body,
+        headers=request.headers,
+        remote_addr=request.META.get("REMOTE_ADDR"),
+    )
+    return JsonResponse(
+        {"code": outcome.code, "message": outcome.message, "payment_channel": channel},
+        status=outcome.http_status,
+    )
+
+
+@csrf_exempt
+@require_POST
+def pingxx_webhook(request: HttpRequest) -> JsonResponse:
+    return _webhook(request, "pingxx")
+
+
+@csrf_exempt
+@require_POST
+def sandbox_webhook(request: HttpRequest) -> JsonResponse:
+    if "sandbox" not in registry.enabled_channels():
+        raise Http404("The sandbox channel is not enabled.")
+    return _webhook(request, "sandbox")
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
+    """The page a sandbox payment sends the user to: pay or decline."""
+    if "sandbox" not in registry.enabled_channels():
+        raise Http404("The sandbox channel is not enabled.")
+    attempt = SandboxAttempt.objects.filter(attempt_bid=attempt_bid).first()
+    if attempt is None:
+        raise Http404("No such sandbox payment.")
+    order = Order.objects.filter(order_bid=attempt.order_bid).first()
+    if request.method == "POST" and attempt.provider_state == "pending":
+        provider = registry.get_provider("sandbox")
+        body, headers = provider.complete(
+            attempt_bid, succeeded=request.POST.get("action") == "pay"
+        )
+        webhook_receive(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
+        return redirect("sandbox-pay", attempt_bid=attempt_bid)
+    attempt.refresh_from_db()
+    if order is not None:
+        order.refresh_from_db()
+    return render(request, "payments/sandbox_pay.html", {"attempt": attempt, "order": order})
