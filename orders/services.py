@@ -10,7 +10,7 @@ idempotent and tolerate events in any order.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -135,8 +135,8 @@ def order_set_status(
         )
     from_status = locked.status
     locked.status = to
-    for field, value in (changes or {}).items():
-        setattr(locked, field, value)
+    for name, value in (changes or {}).items():
+        setattr(locked, name, value)
     locked.save(update_fields=["status", "updated_at", *(changes or {})])
     order_event_write(
         order=locked,
@@ -225,8 +225,8 @@ def _order_refresh(*, order: Order, product: Product, channel: str | None) -> Or
     if channel and channel != locked.payment_channel:
         changes["payment_channel"] = channel
     if changes:
-        for field, value in changes.items():
-            setattr(locked, field, value)
+        for name, value in changes.items():
+            setattr(locked, name, value)
         locked.save(update_fields=[*changes, "updated_at"])
         order_event_write(
             order=locked,
@@ -417,7 +417,7 @@ def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
     attempts = provider.attempts_for(
         attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
     )
-    attempt = attempts.select_for_update().first()
+    attempt = attempts.first()
     if attempt is None:
         raise AttemptNotFound(
             f"No {provider.channel} attempt {attempt_bid or provider_payment_id!r}.",
@@ -449,7 +449,9 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
         attempt = _find_attempt(
             provider, attempt_bid=state.attempt_bid, provider_payment_id=state.provider_payment_id
         )
+        # Locks are always taken order first, then attempt or refund: no deadlocks.
         order = _lock(attempt.order_bid)
+        attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
         try:
             _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
         except AmountMismatch as exc:
@@ -813,3 +815,80 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
         _refund_succeeded(order=order, refund=refund, provider=provider, source=source)
         refund.save()
     return refund
+
+
+# ---- reconciliation ----
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    settled: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add_error(self, what: str, exc: Exception) -> None:
+        self.errors.append(f"{what}: {getattr(exc, 'code', type(exc).__name__)}: {exc}")
+
+
+def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> ReconcileReport:
+    """Settle what providers never reported: pending attempts and refunds older than
+    the threshold are fetched from their provider and applied; refunds that never
+    reached the provider are sent again (after asking whether they exist there)."""
+    report = ReconcileReport()
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    for channel in registry.known_channels():
+        if channel not in registry.enabled_channels():
+            continue
+        provider = registry.get_provider_any(channel)
+        pending = provider.attempt_model.objects.filter(
+            status=AttemptStatus.PENDING, created_at__lte=cutoff
+        ).order_by("id")[:limit]
+        for attempt in pending:
+            report.checked += 1
+            if not attempt.provider_payment_id:
+                report.unchanged += 1
+                continue
+            try:
+                state = provider.fetch_payment(attempt.provider_payment_id)
+                if not state.attempt_bid:
+                    state = replace(state, attempt_bid=attempt.attempt_bid)
+                payment_apply(channel=channel, state=state, source=f"{channel}:reconcile")
+            except Exception as exc:  # one bad row must not stop the run
+                report.add_error(f"attempt {attempt.attempt_bid}", exc)
+                continue
+            attempt.refresh_from_db()
+            if attempt.status == AttemptStatus.PENDING:
+                report.unchanged += 1
+            else:
+                report.settled += 1
+    refunds = Refund.objects.filter(
+        status=RefundStatus.PENDING,
+        created_at__lte=cutoff,
+        payment_channel__in=registry.enabled_channels(),
+    ).select_related("order")[:limit]
+    for refund in refunds:
+        report.checked += 1
+        try:
+            _refund_reconcile(refund)
+        except Exception as exc:
+            report.add_error(f"refund {refund.refund_bid}", exc)
+            continue
+        refund.refresh_from_db()
+        if refund.status == RefundStatus.PENDING:
+            report.unchanged += 1
+        else:
+            report.settled += 1
+    return report
+
+
+def _refund_reconcile(refund: Refund) -> None:
+    provider = registry.get_provider_any(refund.payment_channel)
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).get()
+    if refund.provider_refund_id:
+        state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
+        if not state.refund_bid:
+            state = replace(state, refund_bid=refund.refund_bid)
+        refund_apply(channel=refund.payment_channel, state=state, source="reconcile")
+    else:
+        refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id, retry=True)

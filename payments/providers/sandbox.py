@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -32,6 +33,7 @@ from payments.providers.base import (
     PaymentState,
     ProviderBadResponse,
     ProviderEvent,
+    ProviderRequestRefused,
     RefundRequest,
     RefundState,
     WebhookPayloadInvalid,
@@ -140,8 +142,15 @@ class SandboxProvider:
             event_id=event_id, event_type=event_type, kind=EVENT_OTHER, livemode=False, raw=event
         )
 
+    @transaction.atomic
     def refund(self, request: RefundRequest) -> RefundState:
-        attempt = self._provider_side(request.provider_payment_id)
+        attempt = self._provider_side(request.provider_payment_id, lock=True)
+        refunded = sum(r["amount"] for r in attempt.provider_refunds)
+        if refunded + request.amount > attempt.amount:
+            raise ProviderRequestRefused(
+                f"Refund of {request.amount} exceeds what remains of {attempt.amount}.",
+                channel=self.channel,
+            )
         refund = {
             "id": "sbxre_" + secrets.token_hex(12),
             "object": "refund",
@@ -203,8 +212,9 @@ class SandboxProvider:
 
     # ---- helpers ----
 
-    def _provider_side(self, provider_payment_id: str) -> SandboxAttempt:
-        attempt = SandboxAttempt.objects.filter(payment_id=provider_payment_id or None).first()
+    def _provider_side(self, provider_payment_id: str, lock: bool = False) -> SandboxAttempt:
+        attempts = SandboxAttempt.objects.filter(payment_id=provider_payment_id or None)
+        attempt = (attempts.select_for_update() if lock else attempts).first()
         if attempt is None:
             raise ProviderBadResponse(
                 f"No sandbox payment {provider_payment_id!r}.", channel=self.channel

@@ -1,0 +1,158 @@
+"""Real threads on MariaDB: locks keep money right under concurrent requests.
+
+SQLite serialises everything and has no row locks, so these run only in the MariaDB
+pass of the test command.
+"""
+
+import json
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from orders import services
+from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
+from payments import registry
+from payments.models import InboxStatus, SandboxAttempt, WebhookEvent
+from payments.providers import sandbox
+from payments.services import webhook_receive
+from tests.factories import ProductFactory
+
+pytestmark = [
+    pytest.mark.mariadb,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sandbox_only"),
+]
+
+THREADS = 20
+
+
+@pytest.fixture
+def sandbox_only(settings):
+    settings.DEBUG = True
+    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
+    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
+
+
+def run_together(target, count=THREADS):
+    """Run ``target(i)`` in ``count`` threads released at the same moment."""
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def worker(i):
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except Exception as exc:
+            errors.append(exc)
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, errors
+
+
+def paid_order(price="19.90"):
+    product = ProductFactory(price=Decimal(price))
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    started = services.payment_start(order=order)
+    body, headers = registry.get_provider("sandbox").complete(
+        started.attempt.attempt_bid, succeeded=True
+    )
+    assert webhook_receive(channel="sandbox", body=body, headers=headers).http_status == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    return order, started.attempt.attempt_bid
+
+
+def test_concurrent_refunds_never_refund_more_than_was_paid():
+    order, _ = paid_order("19.90")
+
+    def refund(i):
+        return services.refund_request(order=order, amount=Decimal("5.00"), reason=f"r{i}")
+
+    results, errors = run_together(refund)
+    succeeded = Refund.objects.filter(order=order, status=RefundStatus.SUCCEEDED)
+    assert succeeded.count() == 3  # 3 x 5.00 fit in 19.90; the 4th would not
+    assert {type(e).__name__ for e in errors} == {"RefundExceedsRefundable"}
+    assert len(errors) == THREADS - 3
+    order.refresh_from_db()
+    assert order.refunded_price == Decimal("15.00") <= order.paid_price
+    assert order.status == OrderStatus.PAID
+
+
+def test_concurrent_deliveries_of_one_event_apply_it_once():
+    product = ProductFactory()
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    started = services.payment_start(order=order)
+    body, headers = registry.get_provider("sandbox").complete(
+        started.attempt.attempt_bid, succeeded=True
+    )
+
+    results, errors = run_together(
+        lambda i: webhook_receive(channel="sandbox", body=body, headers=headers)
+    )
+    assert errors == []
+    assert all(result.http_status == 200 for result in results)
+    assert sorted(r.code for r in results).count("applied") == 1
+    assert WebhookEvent.objects.filter(channel="sandbox").count() == 1
+    assert WebhookEvent.objects.get().status == InboxStatus.APPLIED
+    assert OrderEvent.objects.filter(order=order, to_status=OrderStatus.PAID).count() == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and order.paid_price == order.payable_price
+
+
+def signed_event(event):
+    body = json.dumps(event).encode()
+    return body, {sandbox.SIGNATURE_HEADER: sandbox.sign(body)}
+
+
+def test_refund_event_before_payment_event_converges():
+    """The provider reports a refund (made on its dashboard) before the payment it
+    refunds: the refund waits (5xx, kept), the payment applies, the retry refunds."""
+    product = ProductFactory(price=Decimal("10.00"))
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    started = services.payment_start(order=order)
+    attempt = SandboxAttempt.objects.get(attempt_bid=started.attempt.attempt_bid)
+    payment = {
+        "id": attempt.payment_id, "object": "payment", "attempt_bid": attempt.attempt_bid,
+        "amount": 1000, "currency": "cny", "status": "succeeded",
+    }  # fmt: skip
+    refund = {
+        "id": "sbxre_dashboard", "object": "refund", "payment": attempt.payment_id,
+        "amount": 1000, "currency": "cny", "status": "succeeded",
+    }  # fmt: skip
+    refund_event = signed_event(
+        {"id": "evt_r", "type": "refund.succeeded", "data": {"object": refund}}
+    )
+    payment_event = signed_event(
+        {"id": "evt_p", "type": "payment.succeeded", "data": {"object": payment}}
+    )
+
+    first = webhook_receive(channel="sandbox", body=refund_event[0], headers=refund_event[1])
+    assert first.http_status == 503 and first.code == "not_applicable_yet"
+    assert WebhookEvent.objects.get(event_id="evt_r").status == InboxStatus.FAILED
+
+    assert (
+        webhook_receive(
+            channel="sandbox", body=payment_event[0], headers=payment_event[1]
+        ).http_status
+        == 200
+    )
+    retry = webhook_receive(channel="sandbox", body=refund_event[0], headers=refund_event[1])
+    assert retry.http_status == 200 and retry.code == "applied"
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert order.refunded_price == order.paid_price == Decimal("10.00")
+    assert Refund.objects.get(order=order).provider_refund_id == "sbxre_dashboard"
+    late = webhook_receive(channel="sandbox", body=payment_event[0], headers=payment_event[1])
+    assert late.code == "duplicate"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
