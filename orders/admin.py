@@ -10,8 +10,8 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils.html import format_html
 
-from orders.models import Order, Product, Refund
-from payments.models import PingxxOrder, StripeOrder, WebhookEvent
+from orders.models import Order, OrderEvent, Product, Refund
+from payments.models import PingxxOrder, SandboxAttempt, StripeOrder, WebhookEvent
 from payments_project.admin_utils import (
     EMPTY,
     PAYMENT_CHANNELS,
@@ -104,6 +104,22 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
         return money(refund.amount, refund.currency)
 
 
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The order's history: every status change, attempt, provider event and refund."""
+
+    model = OrderEvent
+    verbose_name = "history event"
+    verbose_name_plural = "history"
+    fields = ("created_at", "kind", "from_status", "to_status", "message", "source", "actor")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("id",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
 @admin.register(Order)
 class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -134,7 +150,7 @@ class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # runs DISTINCT date queries over the whole table.
     ordering = ("-id",)
     sortable_by = ("order_bid", "created_at")  # both indexed
-    inlines = (RefundInline,)
+    inlines = (OrderEventInline, RefundInline)
     fieldsets = (
         (
             None,
@@ -155,7 +171,14 @@ class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         (
             "Payment attempts",
-            {"fields": ("pingxx_attempts", "stripe_attempts", "inbox_events")},
+            {
+                "fields": (
+                    "pingxx_attempts",
+                    "stripe_attempts",
+                    "sandbox_attempts",
+                    "inbox_events",
+                )
+            },
         ),
         ("Times", {"fields": ("created_at", "updated_at")}),
     )
@@ -168,6 +191,7 @@ class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "refundable",
         "pingxx_attempts",
         "stripe_attempts",
+        "sandbox_attempts",
         "inbox_events",
     )
 
@@ -254,6 +278,29 @@ class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         return _with_list_link(table, StripeOrder, order, more=len(attempts) > ATTEMPTS_SHOWN)
 
+    @admin.display(description="Sandbox attempts")
+    def sandbox_attempts(self, order: Order) -> str:
+        attempts = list(
+            SandboxAttempt.objects.filter(order_bid=order.order_bid).order_by("-id")[
+                : ATTEMPTS_SHOWN + 1
+            ]
+        )
+        table = html_table(
+            ("attempt", "payment id", "amount", "status", "failure", "created"),
+            (
+                (
+                    link(admin_change_url(SandboxAttempt, attempt.pk), attempt.attempt_bid),
+                    attempt.payment_id or EMPTY,
+                    minor_money(attempt.amount, attempt.currency),
+                    label_with_code(attempt),
+                    attempt.failure_message or attempt.failure_code or EMPTY,
+                    display(attempt.created_at),
+                )
+                for attempt in attempts[:ATTEMPTS_SHOWN]
+            ),
+        )
+        return _with_list_link(table, SandboxAttempt, order, more=len(attempts) > ATTEMPTS_SHOWN)
+
     @admin.display(description="webhook inbox")
     def inbox_events(self, order: Order) -> str:
         return link(
@@ -328,6 +375,8 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             url = admin_changelist_url(PingxxOrder, pingxx_order_bid=refund.attempt_bid)
         elif refund.payment_channel == "stripe":
             url = admin_changelist_url(StripeOrder, stripe_order_bid=refund.attempt_bid)
+        elif refund.payment_channel == "sandbox":
+            url = admin_changelist_url(SandboxAttempt, attempt_bid=refund.attempt_bid)
         else:
             return refund.attempt_bid
         return link(url, refund.attempt_bid)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from orders.models import Order
-from payments.models import PingxxOrder, StripeOrder, WebhookEvent, parse_legacy_object
+from payments.models import (
+    PingxxOrder,
+    SandboxAttempt,
+    StripeOrder,
+    WebhookEvent,
+    parse_legacy_object,
+)
 from payments_project.admin_utils import (
     EMPTY,
     PAYMENT_CHANNELS,
@@ -253,6 +259,58 @@ class StripeOrderAdmin(AttemptAdmin):
     @admin.display(description="Checkout Session")
     def checkout_session_pretty(self, attempt: StripeOrder) -> str:
         return pretty_json(attempt.checkout_session_object)
+
+
+@admin.register(SandboxAttempt)
+class SandboxAttemptAdmin(AttemptAdmin):
+    list_display = (
+        "attempt_bid",
+        "order_link",
+        "user_bid",
+        "payment_id",
+        "amount_display",
+        "status_label",
+        "provider_state",
+        "created_at",
+    )
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=order_bid", "=user_bid", "=attempt_bid", "=payment_id")
+    search_help_text = "Exact order id, user id, attempt id or sandbox payment id."
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "attempt_bid",
+                    "order_page",
+                    "user_bid",
+                    "method",
+                    "status_label",
+                    "amount_display",
+                    "payment_id",
+                    "failure_code",
+                    "failure_message",
+                )
+            },
+        ),
+        ("The sandbox's side", {"fields": ("provider_state", "provider_refunds_pretty")}),
+        ("Raw", {"fields": ("raw_pretty", "created_at", "updated_at")}),
+    )
+    readonly_fields = (
+        "order_page",
+        "status_label",
+        "amount_display",
+        "provider_refunds_pretty",
+        "raw_pretty",
+    )
+
+    @admin.display(description="refunds")
+    def provider_refunds_pretty(self, attempt: SandboxAttempt) -> str:
+        return pretty_json(attempt.provider_refunds)
+
+    @admin.display(description="payment object")
+    def raw_pretty(self, attempt: SandboxAttempt) -> str:
+        return pretty_json(attempt.raw)
 
 
 @admin.register(WebhookEvent)

@@ -84,6 +84,10 @@ TIME_ZONE = ENV["TIME_ZONE"]
 USE_I18N = True
 USE_TZ = True
 
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "shop"
+LOGOUT_REDIRECT_URL = "shop"
+
 # ---- Static files ----
 
 STATIC_URL = "static/"

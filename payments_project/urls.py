@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
+from orders import views as order_views
 from payments import views as payment_views
 from payments_project import views
 
@@ -9,6 +10,10 @@ admin.site.site_title = "Course payments"
 admin.site.index_title = "Orders, payments and refunds"
 
 urlpatterns = [
+    path("", order_views.shop, name="shop"),
+    path("buy/<str:product_bid>/", order_views.buy, name="shop-buy"),
+    path("orders/<str:order_bid>/", order_views.order_detail, name="shop-order"),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("webhooks/pingxx/", payment_views.pingxx_webhook, name="webhook-pingxx"),

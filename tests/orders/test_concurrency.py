@@ -77,7 +77,7 @@ def test_concurrent_refunds_never_refund_more_than_was_paid():
     def refund(i):
         return services.refund_request(order=order, amount=Decimal("5.00"), reason=f"r{i}")
 
-    results, errors = run_together(refund)
+    _, errors = run_together(refund)
     succeeded = Refund.objects.filter(order=order, status=RefundStatus.SUCCEEDED)
     assert succeeded.count() == 3  # 3 x 5.00 fit in 19.90; the 4th would not
     assert {type(e).__name__ for e in errors} == {"RefundExceedsRefundable"}

@@ -43,7 +43,11 @@ def test_buy_with_the_sandbox_then_refund_in_two_parts():
     assert started.order.status == OrderStatus.UNPAID
     assert started.client_data["confirm_url"].endswith(f"/{started.attempt.attempt_bid}/")
     attempt = SandboxAttempt.objects.get(attempt_bid=started.attempt.attempt_bid)
-    assert (attempt.amount, attempt.currency, attempt.status) == (1990, "cny", AttemptStatus.PENDING)
+    assert (attempt.amount, attempt.currency, attempt.status) == (
+        1990,
+        "cny",
+        AttemptStatus.PENDING,
+    )
 
     outcome, body, headers = confirm(attempt.attempt_bid)
     assert outcome.http_status == 200
@@ -85,7 +89,10 @@ def test_buy_with_the_sandbox_then_refund_in_two_parts():
 
     history = list(OrderEvent.objects.filter(order=order).values_list("to_status", flat=True))
     assert [s for s in history if s] == [
-        OrderStatus.INIT, OrderStatus.UNPAID, OrderStatus.PAID, OrderStatus.REFUNDED
+        OrderStatus.INIT,
+        OrderStatus.UNPAID,
+        OrderStatus.PAID,
+        OrderStatus.REFUNDED,
     ]
 
 
@@ -140,5 +147,5 @@ def test_expired_order_times_out_and_a_late_payment_is_still_money_received():
     paid = OrderEvent.objects.get(order=order, to_status=OrderStatus.PAID)
     assert paid.data["late"] is True and "late" in paid.message
 
-    fresh, created = services.order_create(user_bid="u6", product_bid=product.product_bid)
+    _, created = services.order_create(user_bid="u6", product_bid=product.product_bid)
     assert created
