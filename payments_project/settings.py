@@ -118,7 +118,6 @@ X_FRAME_OPTIONS = "DENY"
 # The channels this code base has, by name: one provider module each.
 PAYMENT_PROVIDERS = {
     "pingxx": "payments.providers.pingxx.PingxxProvider",
-    "stripe": "payments.providers.stripe.StripeProvider",
     "sandbox": "payments.providers.sandbox.SandboxProvider",
 }
 

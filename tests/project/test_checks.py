@@ -40,6 +40,19 @@ def pingxx_settings(private_pem, public_pem):
     }
 
 
+class StripeShapedProvider:
+    """Stands in for a provider module so the Stripe key checks run on their own."""
+
+    channel = "stripe"
+
+
+STRIPE_PROVIDERS = {
+    "pingxx": "payments.providers.pingxx.PingxxProvider",
+    "sandbox": "payments.providers.sandbox.SandboxProvider",
+    "stripe": "tests.project.test_checks.StripeShapedProvider",
+}
+
+
 def errors(**overrides):
     with override_settings(**overrides):
         found = checks.run_checks(tags=["payments"])
@@ -130,9 +143,12 @@ def test_stripe_enabled_without_a_key(missing):
         missing: "",
     }
     found = errors(
-        PAYMENT_CHANNELS_ENABLED=["stripe"], DEFAULT_PAYMENT_CHANNEL="stripe", **settings_
+        PAYMENT_CHANNELS_ENABLED=["stripe"],
+        DEFAULT_PAYMENT_CHANNEL="stripe",
+        PAYMENT_PROVIDERS=STRIPE_PROVIDERS,
+        **settings_,
     )
-    assert [i for i, _ in found] == ["config.E003"]
+    assert [i for i, _ in found if i != "config.E013"] == ["config.E003"]
     assert missing in found[0][1]
 
 
@@ -209,7 +225,7 @@ def test_check_deploy_with_a_production_environment_reports_nothing(
         "ALLOWED_HOSTS": "pay.example.com",
         "SECURE_HSTS_PRELOAD": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
-        "PAYMENT_CHANNELS_ENABLED": "pingxx,stripe",
+        "PAYMENT_CHANNELS_ENABLED": "pingxx",
         "DEFAULT_PAYMENT_CHANNEL": "pingxx",
         "PINGXX_SECRET_KEY": "sk_live_pingxxsecret",
         "PINGXX_APP_ID": "app_Live",
@@ -229,3 +245,24 @@ def test_check_refuses_to_start_with_a_development_key(tmp_path):
     result = run_manage(["check"], env, tmp_path)
     assert result.returncode != 0
     assert "config.E012" in result.stderr and "SECRET_KEY" in result.stderr
+
+
+def test_provider_that_does_not_import_or_is_not_a_provider():
+    providers = {
+        **STRIPE_PROVIDERS,
+        "stripe": "payments.providers.nowhere.Provider",
+        "sandbox": "tests.project.test_checks.StripeShapedProvider",
+    }
+    found = errors(
+        DEBUG=True,
+        PAYMENT_CHANNELS_ENABLED=["stripe", "sandbox"],
+        DEFAULT_PAYMENT_CHANNEL="sandbox",
+        PAYMENT_PROVIDERS=providers,
+        STRIPE_SECRET_KEY=STRIPE_SECRET,
+        STRIPE_PUBLISHABLE_KEY="pk_test_x",
+        STRIPE_WEBHOOK_SECRET="whsec_x",
+    )
+    messages = [m for i, m in found if i == "config.E013"]
+    assert len(messages) == 2, found
+    assert "cannot import" in messages[0] and "PAYMENT_PROVIDERS['stripe']" in messages[0]
+    assert "not a payment provider for 'sandbox'" in messages[1]
