@@ -95,14 +95,14 @@ class PingxxOrder(models.Model):
             LegacyIndex(fields=["app_id"], name="ix_order_pingxx_orders_app_id"),
             LegacyIndex(fields=["charge_id"], name="ix_order_pingxx_orders_charge_id"),
             LegacyIndex(fields=["order_bid"], name="ix_order_pingxx_orders_order_bid"),
+            LegacyIndex(
+                fields=["pingxx_order_bid"], name="ix_order_pingxx_orders_pingxx_order_bid"
+            ),
             LegacyIndex(fields=["refund_id"], name="ix_order_pingxx_orders_refund_id"),
             LegacyIndex(fields=["product_bid"], name="ix_order_pingxx_orders_shifu_bid"),
             LegacyIndex(fields=["user_bid"], name="ix_order_pingxx_orders_user_bid"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["pingxx_order_bid"], name="uq_order_pingxx_orders_pingxx_order_bid"
-            ),
             models.UniqueConstraint(
                 fields=["transaction_no"], name="uq_order_pingxx_orders_transaction_no"
             ),
@@ -113,7 +113,10 @@ class PingxxOrder(models.Model):
 
     @property
     def attempt_bid(self) -> str:
-        return self.pingxx_order_bid
+        """The attempt's business id: its unique ``transaction_no`` (the Ping++
+        order_no). This service writes the same value to ``pingxx_order_bid``; the
+        legacy system left that column empty."""
+        return self.transaction_no
 
     @property
     def provider_payment_id(self) -> str:

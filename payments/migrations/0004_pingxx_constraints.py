@@ -1,60 +1,35 @@
-"""Unique business ids for Ping++ attempts.
+"""Ping++ attempts: ``transaction_no`` (the ``order_no`` sent to Ping++) becomes unique.
 
-The legacy system left ``pingxx_order_bid`` empty; each such attempt gets the id
-``legacy-<row id>`` (reversible: the reverse empties exactly those again). Then
-``pingxx_order_bid`` and ``transaction_no`` (the ``order_no`` sent to Ping++) become
-unique, after the data is checked; the unique constraints replace the plain indexes.
+Ping++ itself refuses a second charge with the same order_no, so the legacy data
+allows it; the data is checked first all the same. The unique constraint replaces the
+plain index. ``pingxx_order_bid`` stays as it was: the legacy system writes it empty,
+and it may keep writing attempts during the switch-over, so it cannot be unique. An
+attempt's business id is its transaction_no (see ``PingxxOrder.attempt_bid``).
 """
 
 from django.db import migrations, models
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Concat
 
-from payments_project.migration_utils import require_unique, update_in_batches
+from payments_project.migration_utils import require_unique
 
 
-def legacy_bid():
-    return Concat(Value("legacy-"), Cast("id", output_field=CharField()))
-
-
-def fill_bids(apps, schema_editor):
+def check_data(apps, schema_editor):
     PingxxOrder = apps.get_model("payments", "PingxxOrder")
-    attempts = PingxxOrder.objects.using(schema_editor.connection.alias)
-    require_unique(attempts.exclude(pingxx_order_bid=""), "pingxx_order_bid")
-    require_unique(attempts, "transaction_no")
-    update_in_batches(attempts.filter(pingxx_order_bid=""), pingxx_order_bid=legacy_bid())
-
-
-def empty_bids(apps, schema_editor):
-    PingxxOrder = apps.get_model("payments", "PingxxOrder")
-    attempts = PingxxOrder.objects.using(schema_editor.connection.alias)
-    update_in_batches(attempts.filter(pingxx_order_bid=legacy_bid()), pingxx_order_bid="")
+    require_unique(PingxxOrder.objects.using(schema_editor.connection.alias), "transaction_no")
 
 
 class Migration(migrations.Migration):
-    atomic = False
-
     dependencies = [
         ("orders", "0007_order_constraints"),
         ("payments", "0003_webhookevent"),
     ]
 
     operations = [
-        migrations.RunPython(fill_bids, empty_bids, elidable=False),
-        migrations.AddConstraint(
-            model_name="pingxxorder",
-            constraint=models.UniqueConstraint(
-                fields=("pingxx_order_bid",), name="uq_order_pingxx_orders_pingxx_order_bid"
-            ),
-        ),
+        migrations.RunPython(check_data, migrations.RunPython.noop, elidable=False),
         migrations.AddConstraint(
             model_name="pingxxorder",
             constraint=models.UniqueConstraint(
                 fields=("transaction_no",), name="uq_order_pingxx_orders_transaction_no"
             ),
-        ),
-        migrations.RemoveIndex(
-            model_name="pingxxorder", name="ix_order_pingxx_orders_pingxx_order_bid"
         ),
         migrations.RemoveIndex(
             model_name="pingxxorder", name="ix_order_pingxx_orders_transaction_no"
