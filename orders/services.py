@@ -328,6 +328,7 @@ def payment_start(
             success_url=success_url,
             cancel_url=cancel_url,
             open_id=open_id,
+            expires_at=locked.created_at + timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS),
             metadata={"order_bid": locked.order_bid},
         )
         attempt = provider.build_attempt(request)

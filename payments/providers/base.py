@@ -123,6 +123,7 @@ class PaymentRequest:
     success_url: str = ""
     cancel_url: str = ""
     open_id: str = ""  # WeChat payer open id (wx_pub)
+    expires_at: datetime | None = None  # when the order times out: pay before this
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -1,0 +1,60 @@
+"""Ping++ fixtures: RSA keys made once a session, the loopback double, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from Crypto.PublicKey import RSA
+
+from payments.providers.pingxx import PingxxProvider
+from tests.payments.pingxx_double import PingxxDouble
+
+PINGXX_SECRET_KEY = "sk_test_double0000000000000000"
+PINGXX_APP_ID = "app_double000000000"
+
+
+@dataclass(frozen=True)
+class PingxxKeys:
+    merchant: RSA.RsaKey  # signs our requests; the double holds its public half
+    webhook: RSA.RsaKey  # Ping++'s: signs webhooks; we hold its public half
+    stranger: RSA.RsaKey  # anyone else's
+
+
+def pem(key: RSA.RsaKey, *, public: bool = False) -> str:
+    return (key.public_key() if public else key).export_key().decode("ascii")
+
+
+@pytest.fixture(scope="session")
+def pingxx_keys() -> PingxxKeys:
+    return PingxxKeys(RSA.generate(1024), RSA.generate(1024), RSA.generate(1024))
+
+
+@pytest.fixture
+def pingxx_double(pingxx_keys: PingxxKeys) -> Iterator[PingxxDouble]:
+    with PingxxDouble(
+        secret_key=PINGXX_SECRET_KEY,
+        app_id=PINGXX_APP_ID,
+        merchant_public_key=pingxx_keys.merchant.public_key(),
+        webhook_private_key=pingxx_keys.webhook,
+    ) as double:
+        yield double
+
+
+@pytest.fixture
+def pingxx_settings(settings, pingxx_keys: PingxxKeys, pingxx_double: PingxxDouble):
+    """Settings pointing the pingxx channel at the double (the registry cache clears)."""
+    settings.PINGXX_API_BASE = pingxx_double.base_url
+    settings.PINGXX_SECRET_KEY = PINGXX_SECRET_KEY
+    settings.PINGXX_APP_ID = PINGXX_APP_ID
+    settings.PINGXX_PRIVATE_KEY = pem(pingxx_keys.merchant)
+    settings.PINGXX_PRIVATE_KEY_PATH = ""
+    settings.PINGXX_WEBHOOK_PUBLIC_KEY = pem(pingxx_keys.webhook, public=True)
+    settings.PINGXX_WEBHOOK_PUBLIC_KEY_PATH = ""
+    return settings
+
+
+@pytest.fixture
+def pingxx(pingxx_settings) -> PingxxProvider:
+    return PingxxProvider()
