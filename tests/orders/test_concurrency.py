@@ -5,11 +5,9 @@ pass of the test command.
 """
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from orders import services
 from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
@@ -18,6 +16,7 @@ from payments.models import InboxStatus, SandboxAttempt, WebhookEvent
 from payments.providers import sandbox
 from payments.services import webhook_receive
 from tests.factories import ProductFactory
+from tests.threads import run_together
 
 pytestmark = [
     pytest.mark.mariadb,
@@ -33,29 +32,6 @@ def sandbox_only(settings):
     settings.DEBUG = True
     settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
     settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
-
-
-def run_together(target, count=THREADS):
-    """Run ``target(i)`` in ``count`` threads released at the same moment."""
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except Exception as exc:
-            errors.append(exc)
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results, errors
 
 
 def paid_order(price="19.90"):
@@ -77,7 +53,8 @@ def test_concurrent_refunds_never_refund_more_than_was_paid():
     def refund(i):
         return services.refund_request(order=order, amount=Decimal("5.00"), reason=f"r{i}")
 
-    _, errors = run_together(refund)
+    results = run_together(refund, THREADS)
+    errors = [r for r in results if isinstance(r, Exception)]
     succeeded = Refund.objects.filter(order=order, status=RefundStatus.SUCCEEDED)
     assert succeeded.count() == 3  # 3 x 5.00 fit in 19.90; the 4th would not
     assert {type(e).__name__ for e in errors} == {"RefundExceedsRefundable"}
@@ -95,10 +72,10 @@ def test_concurrent_deliveries_of_one_event_apply_it_once():
         started.attempt.attempt_bid, succeeded=True
     )
 
-    results, errors = run_together(
-        lambda i: webhook_receive(channel="sandbox", body=body, headers=headers)
+    results = run_together(
+        lambda i: webhook_receive(channel="sandbox", body=body, headers=headers), THREADS
     )
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     assert all(result.http_status == 200 for result in results)
     assert sorted(r.code for r in results).count("applied") == 1
     assert WebhookEvent.objects.filter(channel="sandbox").count() == 1

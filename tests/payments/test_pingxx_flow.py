@@ -1,11 +1,9 @@
 """Ping++ end to end: services, the real SDK against the double, the webhook endpoint."""
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from orders import services
 from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
@@ -13,6 +11,7 @@ from payments.models import AttemptStatus, InboxStatus, PingxxOrder, SignatureSt
 from payments.providers.base import ProviderUnavailable
 from payments.services import MAX_WEBHOOK_BODY
 from tests.factories import ProductFactory
+from tests.threads import run_together
 
 URL = "/webhooks/pingxx/"
 
@@ -289,27 +288,6 @@ def test_without_a_public_key_every_delivery_is_refused(
 
 
 # ---- real threads on MariaDB ----
-
-
-def run_together(target, count=20):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.mark.mariadb
