@@ -233,73 +233,15 @@ class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Ping++ attempts")
     def pingxx_attempts(self, order: Order) -> str:
-        attempts = list(
-            PingxxOrder.objects.filter(order_bid=order.order_bid).order_by("-id")[
-                : ATTEMPTS_SHOWN + 1
-            ]
-        )
-        table = html_table(
-            ("attempt", "channel", "charge id", "amount", "status", "failure", "created"),
-            (
-                (
-                    link(admin_change_url(PingxxOrder, attempt.pk), attempt.pingxx_order_bid),
-                    attempt.channel,
-                    attempt.charge_id or EMPTY,
-                    minor_money(attempt.amount, attempt.currency),
-                    label_with_code(attempt),
-                    attempt.failure_msg or attempt.failure_code or EMPTY,
-                    display(attempt.created_at),
-                )
-                for attempt in attempts[:ATTEMPTS_SHOWN]
-            ),
-        )
-        return _with_list_link(table, PingxxOrder, order, more=len(attempts) > ATTEMPTS_SHOWN)
+        return _attempts_table(PingxxOrder, order)
 
     @admin.display(description="Stripe attempts")
     def stripe_attempts(self, order: Order) -> str:
-        attempts = list(
-            StripeOrder.objects.filter(order_bid=order.order_bid).order_by("-id")[
-                : ATTEMPTS_SHOWN + 1
-            ]
-        )
-        table = html_table(
-            ("attempt", "payment intent", "amount", "status", "failure", "created"),
-            (
-                (
-                    link(admin_change_url(StripeOrder, attempt.pk), attempt.stripe_order_bid),
-                    attempt.payment_intent_id or attempt.checkout_session_id or EMPTY,
-                    minor_money(attempt.amount, attempt.currency),
-                    label_with_code(attempt),
-                    attempt.failure_message or attempt.failure_code or EMPTY,
-                    display(attempt.created_at),
-                )
-                for attempt in attempts[:ATTEMPTS_SHOWN]
-            ),
-        )
-        return _with_list_link(table, StripeOrder, order, more=len(attempts) > ATTEMPTS_SHOWN)
+        return _attempts_table(StripeOrder, order)
 
     @admin.display(description="Sandbox attempts")
     def sandbox_attempts(self, order: Order) -> str:
-        attempts = list(
-            SandboxAttempt.objects.filter(order_bid=order.order_bid).order_by("-id")[
-                : ATTEMPTS_SHOWN + 1
-            ]
-        )
-        table = html_table(
-            ("attempt", "payment id", "amount", "status", "failure", "created"),
-            (
-                (
-                    link(admin_change_url(SandboxAttempt, attempt.pk), attempt.attempt_bid),
-                    attempt.payment_id or EMPTY,
-                    minor_money(attempt.amount, attempt.currency),
-                    label_with_code(attempt),
-                    attempt.failure_message or attempt.failure_code or EMPTY,
-                    display(attempt.created_at),
-                )
-                for attempt in attempts[:ATTEMPTS_SHOWN]
-            ),
-        )
-        return _with_list_link(table, SandboxAttempt, order, more=len(attempts) > ATTEMPTS_SHOWN)
+        return _attempts_table(SandboxAttempt, order)
 
     @admin.display(description="webhook inbox")
     def inbox_events(self, order: Order) -> str:
@@ -384,6 +326,29 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="raw provider refund")
     def raw_pretty(self, refund: Refund) -> str:
         return pretty_json(refund.raw)
+
+
+def _attempts_table(model, order: Order) -> str:
+    """The order's latest attempts of one channel: one query, whatever their number."""
+    attempts = list(
+        model.objects.filter(order_bid=order.order_bid).order_by("-id")[: ATTEMPTS_SHOWN + 1]
+    )
+    table = html_table(
+        ("attempt", "method", "provider id", "amount", "status", "failure", "created"),
+        (
+            (
+                link(admin_change_url(model, attempt.pk), attempt.attempt_bid),
+                attempt.method_name,
+                attempt.provider_payment_id or EMPTY,
+                minor_money(attempt.amount, attempt.currency),
+                label_with_code(attempt),
+                attempt.failure_text or EMPTY,
+                display(attempt.created_at),
+            )
+            for attempt in attempts[:ATTEMPTS_SHOWN]
+        ),
+    )
+    return _with_list_link(table, model, order, more=len(attempts) > ATTEMPTS_SHOWN)
 
 
 def _with_list_link(table: str, model, order: Order, *, more: bool) -> str:

@@ -127,6 +127,14 @@ class PingxxOrder(models.Model):
         return self.currency.lower()
 
     @property
+    def method_name(self) -> str:
+        return self.channel
+
+    @property
+    def failure_text(self) -> str:
+        return self.failure_msg or self.failure_code
+
+    @property
     def charge(self) -> Any:
         """The stored charge object, parsed (JSON or the legacy Python repr)."""
         return parse_legacy_object(self.charge_object)
@@ -221,6 +229,14 @@ class StripeOrder(models.Model):
     def currency_code(self) -> str:
         return self.currency.lower()
 
+    @property
+    def method_name(self) -> str:
+        return "checkout_session" if self.checkout_session_id else "payment_intent"
+
+    @property
+    def failure_text(self) -> str:
+        return self.failure_message or self.failure_code
+
 
 class SandboxAttempt(models.Model):
     """One attempt through the sandbox channel, which takes no money (development only).
@@ -276,6 +292,14 @@ class SandboxAttempt(models.Model):
     @property
     def currency_code(self) -> str:
         return self.currency
+
+    @property
+    def method_name(self) -> str:
+        return self.method
+
+    @property
+    def failure_text(self) -> str:
+        return self.failure_message or self.failure_code
 
 
 class SignatureStatus(models.TextChoices):
