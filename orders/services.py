@@ -838,49 +838,76 @@ def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> Re
     reached the provider are sent again (after asking whether they exist there)."""
     report = ReconcileReport()
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    for channel in registry.known_channels():
-        if channel not in registry.enabled_channels():
-            continue
+    for channel in registry.enabled_channels():
         provider = registry.get_provider_any(channel)
         pending = provider.attempt_model.objects.filter(
             status=AttemptStatus.PENDING, created_at__lte=cutoff
         ).order_by("id")[:limit]
         for attempt in pending:
-            report.checked += 1
-            if not attempt.provider_payment_id:
-                report.unchanged += 1
-                continue
-            try:
-                state = provider.fetch_payment(attempt.provider_payment_id)
-                if not state.attempt_bid:
-                    state = replace(state, attempt_bid=attempt.attempt_bid)
-                payment_apply(channel=channel, state=state, source=f"{channel}:reconcile")
-            except Exception as exc:  # one bad row must not stop the run
-                report.add_error(f"attempt {attempt.attempt_bid}", exc)
-                continue
-            attempt.refresh_from_db()
-            if attempt.status == AttemptStatus.PENDING:
-                report.unchanged += 1
-            else:
-                report.settled += 1
+            _reconcile_one(
+                report,
+                f"attempt {attempt.attempt_bid}",
+                settle=lambda a=attempt, p=provider: _attempt_reconcile(p, a),
+                row=attempt,
+                pending=AttemptStatus.PENDING,
+            )
     refunds = Refund.objects.filter(
         status=RefundStatus.PENDING,
         created_at__lte=cutoff,
         payment_channel__in=registry.enabled_channels(),
     ).select_related("order")[:limit]
     for refund in refunds:
-        report.checked += 1
-        try:
-            _refund_reconcile(refund)
-        except Exception as exc:
-            report.add_error(f"refund {refund.refund_bid}", exc)
-            continue
-        refund.refresh_from_db()
-        if refund.status == RefundStatus.PENDING:
-            report.unchanged += 1
-        else:
-            report.settled += 1
+        _reconcile_one(
+            report,
+            f"refund {refund.refund_bid}",
+            settle=lambda r=refund: _refund_reconcile(r),
+            row=refund,
+            pending=RefundStatus.PENDING,
+        )
     return report
+
+
+def _reconcile_one(report: ReconcileReport, what: str, *, settle, row, pending) -> None:
+    report.checked += 1
+    try:
+        settle()
+    except Exception as exc:  # one bad row must not stop the run
+        report.add_error(what, exc)
+        return
+    row.refresh_from_db()
+    if row.status == pending:
+        report.unchanged += 1
+    else:
+        report.settled += 1
+
+
+def _attempt_reconcile(provider, attempt) -> None:
+    if not attempt.provider_payment_id:
+        # The process stopped between writing the attempt and recording the provider's
+        # answer: the client never got what it needs to pay, so nothing can be paid.
+        _attempt_close_orphan(provider, attempt)
+        return
+    state = provider.fetch_payment(attempt.provider_payment_id)
+    if not state.attempt_bid:
+        state = replace(state, attempt_bid=attempt.attempt_bid)
+    payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:reconcile")
+
+
+@transaction.atomic
+def _attempt_close_orphan(provider, attempt) -> None:
+    order = _lock(attempt.order_bid)
+    attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
+    if attempt.status != AttemptStatus.PENDING or attempt.provider_payment_id:
+        return
+    attempt.status = AttemptStatus.CLOSED
+    attempt.save(update_fields=["status", "updated_at"])
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.ATTEMPT,
+        message=f"attempt {attempt.attempt_bid} closed: the provider's answer was never "
+        "recorded, so it could not be paid",
+        source=f"{provider.channel}:reconcile",
+    )
 
 
 def _refund_reconcile(refund: Refund) -> None:

@@ -84,3 +84,18 @@ def test_a_refund_that_never_reached_the_provider_is_sent_once():
     )
     attempt.refresh_from_db()
     assert len(attempt.provider_refunds) == 1
+
+
+def test_an_attempt_whose_provider_answer_was_never_recorded_is_closed():
+    product = ProductFactory()
+    order, _ = services.order_create(user_bid="u", product_bid=product.product_bid)
+    started = services.payment_start(order=order)
+    # As if the process had stopped before recording the provider's answer.
+    SandboxAttempt.objects.filter(attempt_bid=started.attempt.attempt_bid).update(payment_id=None)
+    age(SandboxAttempt, attempt_bid=started.attempt.attempt_bid)
+    report = services.payments_reconcile(older_than_seconds=300)
+    assert (report.checked, report.settled) == (1, 1)
+    attempt = SandboxAttempt.objects.get(attempt_bid=started.attempt.attempt_bid)
+    assert attempt.status == AttemptStatus.CLOSED
+    order.refresh_from_db()
+    assert order.status == OrderStatus.UNPAID
