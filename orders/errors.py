@@ -63,3 +63,18 @@ class NotApplicableYet(OrderError):
 
     code = "not_applicable_yet"
     http_status = 409
+
+
+class OrderNotFound(OrderError):
+    """An attempt or refund names an order this database does not have."""
+
+    code = "order_not_found"
+    http_status = 404
+
+
+class EventConflict(OrderError):
+    """A provider event that contradicts the recorded state and never will apply
+    (a refund of an order already fully refunded): recorded, not retried."""
+
+    code = "event_conflict"
+    http_status = 409

@@ -15,6 +15,10 @@ from django.db.models import F, Q
 
 from payments_project.db import LegacyDateTimeField, LegacyIndex
 
+# The legacy price columns are DECIMAL(10,2): currencies with a finer minor unit
+# (KWD, BHD...) cannot be priced exactly, so they are refused rather than rounded.
+PRICE_DECIMAL_PLACES = 2
+
 
 def new_bid() -> str:
     """A new business identifier: 32 lower-case hex characters."""
@@ -160,7 +164,7 @@ class Product(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from payments.money import InvalidInput, normalize_currency, to_minor
+        from payments.money import InvalidInput, exponent, normalize_currency, to_minor
 
         try:
             self.currency = normalize_currency(self.currency)
@@ -169,6 +173,13 @@ class Product(models.Model):
         except InvalidInput as exc:
             field = "currency" if exc.code == "unsupported_currency" else "price"
             raise ValidationError({field: exc.message}) from exc
+        if exponent(self.currency) > PRICE_DECIMAL_PLACES:
+            raise ValidationError(
+                {
+                    "currency": f"{self.currency.upper()} has {exponent(self.currency)} "
+                    f"decimal places; prices are kept with {PRICE_DECIMAL_PLACES}."
+                }
+            )
 
 
 class RefundStatus(models.TextChoices):
@@ -221,6 +232,14 @@ class Refund(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
     settled_at = models.DateTimeField(
         null=True, blank=True, db_comment="When it succeeded or failed"
+    )
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, db_comment="When it was last sent to the provider"
+    )
+    duplicate_payment = models.BooleanField(
+        default=False,
+        db_default=False,
+        db_comment="Refunds a second payment of an order already paid: not in its totals",
     )
 
     class Meta:

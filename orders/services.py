@@ -17,15 +17,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from orders.errors import (
     AlreadyPurchased,
     AmountMismatch,
     AttemptNotFound,
+    EventConflict,
     NotApplicableYet,
     OrderExpired,
+    OrderNotFound,
     OrderNotPayable,
     OrderNotRefundable,
     ProductNotFound,
@@ -33,6 +35,7 @@ from orders.errors import (
     TransitionNotAllowed,
 )
 from orders.models import (
+    PRICE_DECIMAL_PLACES,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -44,7 +47,7 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import AttemptStatus
-from payments.money import to_major, to_minor
+from payments.money import UnsupportedCurrency, exponent, to_major, to_minor
 from payments.providers.base import (
     PAYMENT_CLOSED,
     PAYMENT_FAILED,
@@ -55,7 +58,7 @@ from payments.providers.base import (
     PaymentRequest,
     PaymentState,
     ProviderError,
-    ProviderUnavailable,
+    ProviderRequestRefused,
     RefundRequest,
     RefundState,
 )
@@ -82,7 +85,10 @@ PAYABLE = (S.INIT, S.UNPAID)
 
 def _lock(order: Order | str) -> Order:
     order_bid = order if isinstance(order, str) else order.order_bid
-    return Order.objects.select_for_update().get(order_bid=order_bid)
+    try:
+        return Order.objects.select_for_update().get(order_bid=order_bid)
+    except Order.DoesNotExist:
+        raise OrderNotFound(f"No order {order_bid!r}.", order_bid=order_bid) from None
 
 
 def order_event_write(
@@ -172,6 +178,11 @@ def order_create(
     product = Product.objects.filter(product_bid=product_bid, active=True).first()
     if product is None:
         raise ProductNotFound(f"No product {product_bid!r} on sale.", product=product_bid)
+    if exponent(product.currency) > PRICE_DECIMAL_PLACES:
+        raise UnsupportedCurrency(
+            f"{product.currency.upper()} prices cannot be kept exactly.",
+            currency=product.currency,
+        )
     if channel:
         registry.get_provider(channel)  # refuses a channel that is not enabled
     source = "api"
@@ -181,7 +192,10 @@ def order_create(
             f"The product {product.name!r} is already paid for.", product=product_bid
         )
     for order in mine.filter(status__in=PAYABLE).order_by("-id"):
-        if _expired(order):
+        repriced = (order.payable_price, order.currency) != (product.price, product.currency)
+        if _expired(order) or (repriced and order.status == S.UNPAID):
+            # An order with payment attempts keeps its price: the attempts may still
+            # be paid. A new order carries the new price.
             order_timeout(order=order, source="system")
             continue
         return _order_refresh(order=order, product=product, channel=channel), False
@@ -365,16 +379,11 @@ def payment_start(
         fields = provider.apply_start(attempt, start)
         attempt.save(update_fields=fields)
     if start.state == PAYMENT_SUCCEEDED:
+        # Applied from the provider's own record, so its amount is checked too.
+        state = provider.fetch_payment(start.provider_payment_id)
         payment_apply(
             channel=channel,
-            state=PaymentState(
-                provider_payment_id=start.provider_payment_id,
-                state=PAYMENT_SUCCEEDED,
-                amount=request.amount,
-                currency=request.currency,
-                attempt_bid=request.attempt_bid,
-                raw=start.raw,
-            ),
+            state=replace(state, attempt_bid=state.attempt_bid or request.attempt_bid),
             source=channel,
         )
     locked.refresh_from_db()
@@ -390,6 +399,7 @@ def payment_start(
 def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: ProviderError) -> None:
     """Nothing can be paid on an attempt whose creation failed: mark it failed."""
     with transaction.atomic():
+        order = _lock(request.order_bid)
         attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
         fields = provider.apply_payment_state(
             attempt,
@@ -406,7 +416,7 @@ def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: Provid
         attempt.status = AttemptStatus.FAILED
         attempt.save(update_fields=[*fields, "status"])
         order_event_write(
-            order=Order.objects.get(order_bid=attempt.order_bid),
+            order=order,
             kind=OrderEventKind.ATTEMPT,
             message=f"attempt {request.attempt_bid} failed to start: {error.code}",
             source=provider.channel,
@@ -494,6 +504,12 @@ def _apply_payment_to(
         paid = to_major(state.amount, state.currency)
         if order.status in TRANSITIONS and S.PAID in TRANSITIONS[order.status]:
             late = order.status in (S.TIMEOUT, S.CANCELLED)
+            already_bought = (
+                late
+                and Order.objects.live()
+                .filter(user_bid=order.user_bid, product_bid=order.product_bid, status=S.PAID)
+                .exists()
+            )
             order_set_status(
                 order=order,
                 to=S.PAID,
@@ -501,21 +517,22 @@ def _apply_payment_to(
                 message=(
                     f"paid {paid} {state.currency.upper()} through {attempt.attempt_bid}"
                     + (f" (late: the order was {order.status_name})" if late else "")
+                    + (
+                        "; the user already has a paid order for this product: refund one"
+                        if already_bought
+                        else ""
+                    )
                 ),
-                data={"attempt_bid": attempt.attempt_bid, "late": late},
+                data={
+                    "attempt_bid": attempt.attempt_bid,
+                    "late": late,
+                    "duplicate_purchase": already_bought,
+                },
                 changes={"paid_price": paid, "payment_channel": channel},
             )
         else:
-            order_event_write(
-                order=order,
-                kind=OrderEventKind.PAYMENT,
-                message=(
-                    f"second payment of {paid} {state.currency.upper()} through "
-                    f"{attempt.attempt_bid} for an order already {order.status_name}: "
-                    "refund it"
-                ),
-                source=source,
-                data={"attempt_bid": attempt.attempt_bid, "duplicate_payment": True},
+            _duplicate_payment_refund(
+                channel=channel, order=order, attempt=attempt, amount=paid, source=source
             )
         return
     new_status = {PAYMENT_FAILED: AttemptStatus.FAILED, PAYMENT_CLOSED: AttemptStatus.CLOSED}.get(
@@ -539,7 +556,8 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
     provider = registry.get_provider_any(order.payment_channel)
     attempt = (
         provider.attempt_model.objects.filter(order_bid=order.order_bid)
-        .exclude(**{_payment_id_field(provider): ""})
+        .exclude(**{provider.attempt_model.payment_id_field: ""})
+        .exclude(**{f"{provider.attempt_model.payment_id_field}__isnull": True})
         .order_by("-id")
         .first()
     )
@@ -552,22 +570,44 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
     return payment_apply(channel=provider.channel, state=state, source=source)
 
 
-def _payment_id_field(provider) -> str:
-    return {"pingxx": "charge_id", "stripe": "payment_intent_id", "sandbox": "payment_id"}.get(
-        provider.channel, "id"
-    )
-
-
 # ---- refunds ----
+
+# How long one process may take to hear back from the provider about a refund before
+# another (reconciliation on another machine) may look it up and send it again.
+SUBMIT_LEASE = timedelta(minutes=2)
 
 
 def order_refundable_now(order: Order) -> Decimal:
-    """What can still be refunded: paid, less refunds that succeeded or are pending."""
+    """What can still be refunded: paid, less refunds that succeeded or are pending
+    (refunds of a duplicate payment are not part of the order's totals)."""
     pending = (
-        order.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount"))["total"]
+        order.refunds.filter(status=RefundStatus.PENDING, duplicate_payment=False).aggregate(
+            total=Sum("amount")
+        )["total"]
         or 0
     )
     return order.paid_price - order.refunded_price - pending
+
+
+def _paying_attempt(provider, order: Order):
+    """The attempt whose payment paid the order (not a duplicate payment)."""
+    paid = order.events.filter(to_status=S.PAID).order_by("-id").first()
+    attempt_bid = (paid.data or {}).get("attempt_bid") if paid else None
+    if attempt_bid:
+        attempt = provider.attempts_for(attempt_bid=attempt_bid).first()
+        if attempt is not None:
+            return attempt
+    # Orders paid by the legacy system have no history: their latest paid attempt.
+    duplicates = order.refunds.filter(duplicate_payment=True).values_list("attempt_bid")
+    return (
+        provider.attempt_model.objects.filter(
+            order_bid=order.order_bid,
+            status__in=(AttemptStatus.PAID, AttemptStatus.REFUNDED),
+        )
+        .exclude(**{f"{provider.attempt_model.attempt_bid_field}__in": duplicates})
+        .order_by("-id")
+        .first()
+    )
 
 
 def refund_request(
@@ -603,14 +643,7 @@ def refund_request(
                 currency=locked.currency,
             )
         provider = registry.get_provider_any(locked.payment_channel)
-        attempt = (
-            provider.attempt_model.objects.filter(
-                order_bid=locked.order_bid,
-                status__in=(AttemptStatus.PAID, AttemptStatus.REFUNDED),
-            )
-            .order_by("-id")
-            .first()
-        )
+        attempt = _paying_attempt(provider, locked)
         if attempt is None:
             raise OrderNotRefundable(
                 f"Order {locked.order_bid} has no paid {locked.payment_channel} attempt to "
@@ -640,12 +673,76 @@ def refund_request(
     return refund
 
 
-def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = False) -> None:
-    """Ask the provider to refund; the answer (or a later webhook) settles the row.
+def _duplicate_payment_refund(
+    *, channel: str, order: Order, attempt, amount: Decimal, source: str
+) -> None:
+    """A second payment for an order already paid: give it back, automatically.
 
-    On a retry the provider is first asked whether the refund already exists, since
-    not every provider has idempotency keys.
+    The refund row is written with the payment (under the order's lock); the provider
+    is asked once the transaction has committed. It is not part of the order's totals.
     """
+    refund = Refund.objects.create(
+        order=order,
+        payment_channel=channel,
+        attempt_bid=attempt.attempt_bid,
+        amount=amount,
+        currency=attempt.currency_code,
+        reason=f"duplicate payment: order already {order.status_name}",
+        duplicate_payment=True,
+    )
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.PAYMENT,
+        message=(
+            f"second payment of {amount} {attempt.currency_code.upper()} through "
+            f"{attempt.attempt_bid} for an order already {order.status_name}: refunded "
+            f"automatically as {refund.refund_bid}"
+        ),
+        source=source,
+        data={"attempt_bid": attempt.attempt_bid, "duplicate_payment": True},
+    )
+    payment_id = attempt.provider_payment_id
+
+    def submit() -> None:
+        try:
+            refund_submit(refund=refund, provider_payment_id=payment_id)
+        except ProviderError:
+            logger.warning("duplicate payment refund %s not sent yet", refund.refund_bid)
+
+    transaction.on_commit(submit)
+
+
+def _refund_claim(refund: Refund) -> bool:
+    """Claim the right to call the provider for a pending refund, without holding a
+    lock across the call: an atomic conditional update that one process wins."""
+    now = timezone.now()
+    return (
+        Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING)
+        .filter(Q(submitted_at__isnull=True) | Q(submitted_at__lt=now - SUBMIT_LEASE))
+        .update(submitted_at=now)
+        == 1
+    )
+
+
+def _refund_note(refund: Refund, message: str) -> None:
+    order_event_write(
+        order=refund.order,
+        kind=OrderEventKind.REFUND,
+        message=f"refund {refund.refund_bid} {message}",
+        source=refund.payment_channel,
+    )
+
+
+def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = False) -> None:
+    """Ask the provider to refund; its answer (or a later webhook) settles the row.
+
+    Only one process sends a given refund at a time (see ``_refund_claim``). On a retry
+    the provider is first asked whether the refund already exists, since not every
+    provider has idempotency keys. The refund is marked failed only when the provider
+    clearly refused it; any other error leaves it pending, to be looked up again.
+    """
+    if not _refund_claim(refund):
+        return
     provider = registry.get_provider_any(refund.payment_channel)
     request = RefundRequest(
         channel=refund.payment_channel,
@@ -657,43 +754,44 @@ def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = Fal
     )
     try:
         state = provider.find_refund(provider_payment_id, refund.refund_bid) if retry else None
-        if state is None:
-            state = provider.refund(request)
-    except ProviderUnavailable as exc:
-        order_event_write(
-            order=refund.order,
-            kind=OrderEventKind.REFUND,
-            message=f"refund {refund.refund_bid} not sent, will retry: {exc.message}",
-            source=refund.payment_channel,
-        )
-        raise
     except ProviderError as exc:
-        refund_apply(
-            channel=refund.payment_channel,
-            state=RefundState(
-                provider_refund_id=refund.provider_refund_id or "",
-                provider_payment_id=provider_payment_id,
-                state=REFUND_FAILED,
-                amount=request.amount,
-                currency=refund.currency,
-                refund_bid=refund.refund_bid,
-                failure_code=exc.code,
-                failure_message=exc.message,
-            ),
-            source=refund.payment_channel,
-        )
+        _refund_note(refund, f"could not be looked up, will retry: {exc.message}")
         raise
+    if state is None:
+        try:
+            state = provider.refund(request)
+        except ProviderRequestRefused as exc:
+            refund_apply(
+                channel=refund.payment_channel,
+                state=RefundState(
+                    provider_refund_id=refund.provider_refund_id or "",
+                    provider_payment_id=provider_payment_id,
+                    state=REFUND_FAILED,
+                    amount=request.amount,
+                    currency=refund.currency,
+                    refund_bid=refund.refund_bid,
+                    failure_code=str(exc.details.get("provider_code") or exc.code),
+                    failure_message=exc.message,
+                ),
+                source=refund.payment_channel,
+            )
+            raise
+        except ProviderError as exc:
+            # Unreachable, or an answer that cannot be read: the refund may exist.
+            _refund_note(refund, f"not confirmed, will look it up and retry: {exc.message}")
+            raise
     if not state.refund_bid:
         state = replace(state, refund_bid=refund.refund_bid)
     refund_apply(channel=refund.payment_channel, state=state, source=refund.payment_channel)
 
 
-def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund:
+def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | None:
     """Apply what a provider says of a refund (answer, webhook, reconciliation).
 
     Idempotent and order-tolerant: a succeeded refund stays succeeded, an order is
     refunded once refunds add up to what was paid, and a refund reported before the
-    payment it refunds is kept for later (NotApplicableYet).
+    payment it refunds is kept for later (NotApplicableYet). Returns None for a failed
+    refund made at the provider, which changes nothing here.
     """
     provider = registry.get_provider_any(channel)
     with transaction.atomic():
@@ -703,9 +801,10 @@ def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund:
         order = _lock(refund.order.order_bid)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         expected = to_minor(refund.amount, refund.currency)
-        if state.amount != expected or (state.currency and state.currency != refund.currency):
+        currency = (state.currency or refund.currency).lower()
+        if state.amount != expected or currency != refund.currency:
             raise AmountMismatch(
-                f"{source} reports a refund of {state.amount} {state.currency.upper()}, but "
+                f"{source} reports a refund of {state.amount} {currency.upper()}, but "
                 f"refund {refund.refund_bid} is {expected} {refund.currency.upper()}.",
                 expected_amount=expected,
                 amount=state.amount,
@@ -746,6 +845,22 @@ def _find_refund(*, channel: str, state: RefundState) -> Refund | None:
 
 
 def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) -> None:
+    refund.status = RefundStatus.SUCCEEDED
+    refund.settled_at = timezone.now()
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+    if refund.duplicate_payment:
+        # Not part of the order's totals: the order was paid through another attempt.
+        if attempt is not None and attempt.status == AttemptStatus.PAID:
+            attempt.status = AttemptStatus.REFUNDED
+            attempt.save(update_fields=["status", "updated_at"])
+        _refund_note(refund, f"of a duplicate payment ({refund.amount}) succeeded")
+        return
+    if order.status == S.REFUNDED:
+        raise EventConflict(
+            f"Refund {refund.refund_bid} succeeded, but order {order.order_bid} is already "
+            "fully refunded.",
+            order_bid=order.order_bid,
+        )
     if order.status != S.PAID:
         raise NotApplicableYet(
             f"Refund {refund.refund_bid} succeeded, but order {order.order_bid} is "
@@ -759,8 +874,6 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
             f"refunded of {order.paid_price} paid.",
             refunded=str(refunded),
         )
-    refund.status = RefundStatus.SUCCEEDED
-    refund.settled_at = timezone.now()
     order.refunded_price = refunded
     order.save(update_fields=["refunded_price", "updated_at"])
     order_event_write(
@@ -772,14 +885,13 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
         data={"refund_bid": refund.refund_bid, "refunded_total": str(refunded)},
     )
     if refunded == order.paid_price:
-        attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
         if attempt is not None and attempt.status == AttemptStatus.PAID:
             attempt.status = AttemptStatus.REFUNDED
             attempt.save(update_fields=["status", "updated_at"])
         order_set_status(order=order, to=S.REFUNDED, source=source, message="fully refunded")
 
 
-def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refund:
+def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refund | None:
     """A refund made at the provider (its dashboard): record it on its order."""
     attempt = provider.attempts_for(provider_payment_id=state.provider_payment_id).first()
     if attempt is None:
@@ -789,7 +901,31 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
             attempt=state.provider_payment_id,
         )
     order = _lock(attempt.order_bid)
-    if order.status != S.PAID:
+    if state.state == REFUND_FAILED:
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund {state.provider_refund_id} made at the provider failed: "
+            f"{state.failure_code} {state.failure_message}",
+            source=source,
+        )
+        return None
+    currency = (state.currency or attempt.currency_code).lower()
+    if currency != attempt.currency_code:
+        raise AmountMismatch(
+            f"Refund {state.provider_refund_id} is in {currency.upper()}, its payment in "
+            f"{attempt.currency_code.upper()}.",
+            amount=state.amount,
+        )
+    paying = _paying_attempt(provider, order) if order.status in (S.PAID, S.REFUNDED) else None
+    duplicate = paying is not None and paying.attempt_bid != attempt.attempt_bid
+    if not duplicate and order.status == S.REFUNDED:
+        raise EventConflict(
+            f"Refund {state.provider_refund_id} is for order {order.order_bid}, which is "
+            "already fully refunded.",
+            order_bid=order.order_bid,
+        )
+    if not duplicate and order.status != S.PAID:
         raise NotApplicableYet(
             f"Refund {state.provider_refund_id} is for order {order.order_bid}, which is "
             f"{order.status_name}.",
@@ -799,11 +935,13 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
         order=order,
         payment_channel=provider.channel,
         attempt_bid=attempt.attempt_bid,
-        amount=to_major(state.amount, order.currency),
-        currency=order.currency,
+        amount=to_major(state.amount, currency),
+        currency=currency,
         reason="made at the provider",
         provider_refund_id=state.provider_refund_id or None,
         raw=dict(state.raw),
+        duplicate_payment=duplicate,
+        submitted_at=timezone.now(),
     )
     order_event_write(
         order=order,
@@ -863,6 +1001,23 @@ def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> Re
             settle=lambda r=refund: _refund_reconcile(r),
             row=refund,
             pending=RefundStatus.PENDING,
+        )
+    # Events kept for a retry that the provider stopped sending.
+    from payments.models import InboxStatus, WebhookEvent
+    from payments.services import inbox_apply
+
+    stuck = WebhookEvent.objects.filter(
+        status=InboxStatus.FAILED,
+        received_at__lte=cutoff,
+        channel__in=registry.enabled_channels(),
+    ).order_by("id")[:limit]
+    for event in stuck:
+        _reconcile_one(
+            report,
+            f"inbox event {event.channel}:{event.event_id}",
+            settle=lambda e=event: inbox_apply(row=e),
+            row=event,
+            pending=InboxStatus.FAILED,
         )
     return report
 

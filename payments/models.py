@@ -49,6 +49,10 @@ def parse_legacy_object(text: str) -> Any:
 class PingxxOrder(models.Model):
     """One Ping++ charge attempt for an order."""
 
+    # The columns holding an attempt's business id and the provider's payment id.
+    attempt_bid_field = "transaction_no"
+    payment_id_field = "charge_id"
+
     pingxx_order_bid = models.CharField(
         max_length=36, default=new_bid, db_comment="Pingxx order business identifier"
     )
@@ -142,6 +146,9 @@ class PingxxOrder(models.Model):
 
 class StripeOrder(models.Model):
     """One Stripe attempt for an order: a PaymentIntent, possibly behind a Checkout Session."""
+
+    attempt_bid_field = "stripe_order_bid"
+    payment_id_field = "payment_intent_id"
 
     stripe_order_bid = models.CharField(
         max_length=36,
@@ -244,6 +251,9 @@ class SandboxAttempt(models.Model):
     The ``provider_*`` columns are the sandbox's own side: what a real provider would
     keep on its servers.
     """
+
+    attempt_bid_field = "attempt_bid"
+    payment_id_field = "payment_id"
 
     attempt_bid = models.CharField(
         max_length=36, unique=True, default=new_bid, db_comment="Attempt business identifier"

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders.errors import AmountMismatch, AttemptNotFound, NotApplicableYet
+from orders.errors import (
+    AmountMismatch,
+    AttemptNotFound,
+    EventConflict,
+    NotApplicableYet,
+    OrderNotFound,
+)
 from payments import registry
 from payments.models import InboxStatus, SignatureStatus, WebhookEvent
 from payments.providers.base import (
@@ -180,8 +186,11 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
                 row.status = InboxStatus.APPLIED
             elif event.kind == EVENT_REFUND and event.refund is not None:
                 refund = refund_apply(channel=channel, state=event.refund, source=source)
-                row.order_bid = refund.order.order_bid
-                row.status = InboxStatus.APPLIED
+                if refund is None:
+                    row.status = InboxStatus.IGNORED
+                else:
+                    row.order_bid = refund.order.order_bid
+                    row.status = InboxStatus.APPLIED
             else:
                 row.status = InboxStatus.IGNORED
             row.last_error = ""
@@ -190,10 +199,15 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.status = InboxStatus.FAILED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (503, exc.code, exc.message)
-        except AmountMismatch as exc:
+        except (AmountMismatch, OrderNotFound) as exc:
             row.status = InboxStatus.REJECTED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (400, exc.code, exc.message)
+        except EventConflict as exc:
+            # Recorded for support; the provider need not send it again.
+            row.status = InboxStatus.REJECTED
+            row.last_error = f"{exc.code}: {exc.message}"
+            outcome = (200, exc.code, exc.message)
         except Exception as exc:
             logger.exception("webhook apply failed", extra={"channel": channel})
             row.status = InboxStatus.FAILED

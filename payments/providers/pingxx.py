@@ -242,8 +242,10 @@ def _translate(exc: pingpp_error.PingppError, operation: str) -> ProviderError:
         pingpp_error.InvalidRequestError,
         pingpp_error.AuthenticationError,
         pingpp_error.ChannelError,
-        pingpp_error.RateLimitError,
     )
+    if isinstance(exc, pingpp_error.RateLimitError):
+        # Too many requests: nothing was done, and the same request may pass later.
+        return ProviderUnavailable("Ping++ is rate limiting requests.", channel=CHANNEL, **details)
     if isinstance(exc, pingpp_error.APIConnectionError):
         return ProviderUnavailable("Ping++ could not be reached.", channel=CHANNEL, **details)
     if isinstance(exc, refused):

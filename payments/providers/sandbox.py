@@ -256,13 +256,18 @@ class SandboxProvider:
             ) from exc
 
     def _refund_state(self, data: Mapping[str, Any]) -> RefundState:
-        return RefundState(
-            provider_refund_id=data["id"],
-            provider_payment_id=data["payment"],
-            state=data["status"],
-            amount=int(data["amount"]),
-            currency=data["currency"],
-            refund_bid=data.get("refund_bid", ""),
-            livemode=False,
-            raw=dict(data),
-        )
+        try:
+            return RefundState(
+                provider_refund_id=data["id"],
+                provider_payment_id=data["payment"],
+                state=data["status"],
+                amount=int(data["amount"]),
+                currency=data["currency"],
+                refund_bid=data.get("refund_bid", ""),
+                livemode=False,
+                raw=dict(data),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WebhookPayloadInvalid(
+                f"Not a sandbox refund: {exc}", channel=self.channel, signature="valid"
+            ) from exc

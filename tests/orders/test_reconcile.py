@@ -68,6 +68,7 @@ def test_a_refund_that_never_reached_the_provider_is_sent_once():
     assert refund.status == RefundStatus.PENDING
 
     age(Refund, pk=refund.pk)
+    Refund.objects.filter(pk=refund.pk).update(submitted_at=timezone.now() - timedelta(minutes=10))
     report = services.payments_reconcile(older_than_seconds=300)
     assert report.settled == 1 and report.errors == []
     refund.refresh_from_db()

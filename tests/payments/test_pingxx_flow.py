@@ -100,7 +100,8 @@ def test_a_refund_whose_answer_was_lost_is_found_not_repeated(channel, pingxx_do
     refund = Refund.objects.get(order=order)
     assert refund.status == RefundStatus.PENDING
 
-    Refund.objects.filter(pk=refund.pk).update(created_at=refund.created_at.replace(year=2020))
+    long_ago = refund.created_at.replace(year=2020)
+    Refund.objects.filter(pk=refund.pk).update(created_at=long_ago, submitted_at=long_ago)
     report = services.payments_reconcile(older_than_seconds=60)
     assert report.errors == [] and report.settled == 1
     refund.refresh_from_db()
