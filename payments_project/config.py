@@ -261,6 +261,22 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "STRIPE_CHECKOUT_SUCCESS_URL",
+        STR,
+        "",
+        "stripe",
+        "Where Stripe Checkout sends the payer after paying, when the request names no "
+        "success URL. {CHECKOUT_SESSION_ID} is replaced by the session id.",
+    ),
+    Variable(
+        "STRIPE_CHECKOUT_CANCEL_URL",
+        STR,
+        "",
+        "stripe",
+        "Where Stripe Checkout sends the payer who gives up, when the request names no "
+        "cancel URL.",
+    ),
+    Variable(
         "STRIPE_DEFAULT_CURRENCY",
         STR,
         "usd",

@@ -122,6 +122,7 @@ X_FRAME_OPTIONS = "DENY"
 # The channels this code base has, by name: one provider module each.
 PAYMENT_PROVIDERS = {
     "pingxx": "payments.providers.pingxx.PingxxProvider",
+    "stripe": "payments.providers.stripe.StripeProvider",
     "sandbox": "payments.providers.sandbox.SandboxProvider",
 }
 
@@ -142,6 +143,8 @@ STRIPE_SECRET_KEY = ENV["STRIPE_SECRET_KEY"]
 STRIPE_PUBLISHABLE_KEY = ENV["STRIPE_PUBLISHABLE_KEY"]
 STRIPE_WEBHOOK_SECRET = ENV["STRIPE_WEBHOOK_SECRET"]
 STRIPE_DEFAULT_CURRENCY = ENV["STRIPE_DEFAULT_CURRENCY"]
+STRIPE_CHECKOUT_SUCCESS_URL = ENV["STRIPE_CHECKOUT_SUCCESS_URL"]
+STRIPE_CHECKOUT_CANCEL_URL = ENV["STRIPE_CHECKOUT_CANCEL_URL"]
 
 # dj-stripe reads its keys from these names; the mode follows the secret key.
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
