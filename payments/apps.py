@@ -6,4 +6,5 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
+        from payments import stripe_webhooks  # noqa: F401  (connects dj-stripe receivers)
         from payments_project import checks  # noqa: F401  (registers the system checks)

@@ -4,6 +4,9 @@ would be sent back by a real provider)."""
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +16,8 @@ from orders.models import Order
 from payments import registry
 from payments.models import SandboxAttempt
 from payments.services import MAX_WEBHOOK_BODY, webhook_receive
+
+logger = logging.getLogger(__name__)
 
 
 def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
@@ -68,3 +73,34 @@ def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
     if order is not None:
         order.refresh_from_db()
     return render(request, "payments/sandbox_pay.html", {"attempt": attempt, "order": order})
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """The stable Stripe webhook URL: dj-stripe's processing, with the endpoint whose
+    secret is STRIPE_WEBHOOK_SECRET (``manage.py stripe_webhook_endpoint`` makes it)."""
+    from djstripe.models import WebhookEndpoint
+    from djstripe.views import ProcessWebhookView
+
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    endpoint = WebhookEndpoint.objects.filter(secret=secret).first() if secret else None
+    if endpoint is None:
+        return JsonResponse(
+            {
+                "code": "webhook_not_configured",
+                "message": "No Stripe webhook endpoint has STRIPE_WEBHOOK_SECRET: run "
+                "manage.py stripe_webhook_endpoint.",
+                "payment_channel": "stripe",
+            },
+            status=503,
+        )
+    try:
+        return ProcessWebhookView.as_view()(request, uuid=endpoint.djstripe_uuid)
+    except Exception as exc:
+        # dj-stripe has stored the delivery with the error; Stripe will send it again.
+        logger.exception("stripe webhook not applied")
+        return JsonResponse(
+            {"code": "apply_failed", "message": str(exc)[:500], "payment_channel": "stripe"},
+            status=500,
+        )

@@ -17,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("webhooks/pingxx/", payment_views.pingxx_webhook, name="webhook-pingxx"),
+    path("webhooks/stripe/", payment_views.stripe_webhook, name="webhook-stripe"),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("webhooks/sandbox/", payment_views.sandbox_webhook, name="webhook-sandbox"),
     path("sandbox/pay/<str:attempt_bid>/", payment_views.sandbox_pay, name="sandbox-pay"),
 ]

@@ -1,0 +1,66 @@
+"""The stable Stripe webhook URL and the command that sets up its endpoint row."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from djstripe.models import WebhookEndpoint
+
+from payments.stripe_webhooks import HANDLED_EVENTS
+
+SECRET = "whsec_" + "s" * 32
+
+
+@pytest.fixture
+def stripe_secret(settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    return settings
+
+
+@pytest.mark.django_db
+def test_the_command_creates_then_updates_the_endpoint_row(stripe_secret, capsys):
+    call_command("stripe_webhook_endpoint", url="https://pay.example.com/webhooks/stripe/")
+    assert "Created webhook endpoint" in capsys.readouterr().out
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret == SECRET
+    assert endpoint.djstripe_tolerance == 300
+    assert endpoint.djstripe_validation_method == "verify_signature"
+    assert set(endpoint.enabled_events) == set(HANDLED_EVENTS)
+    assert endpoint.livemode is False
+
+    call_command("stripe_webhook_endpoint")
+    assert "Updated webhook endpoint" in capsys.readouterr().out
+    assert WebhookEndpoint.objects.count() == 1
+    assert WebhookEndpoint.objects.get().url == "https://pay.example.com/webhooks/stripe/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("secret", ["", "not-a-whsec"])
+def test_the_command_needs_a_webhook_secret(settings, secret):
+    settings.STRIPE_WEBHOOK_SECRET = secret
+    with pytest.raises(CommandError, match="STRIPE_WEBHOOK_SECRET"):
+        call_command("stripe_webhook_endpoint")
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_without_an_endpoint_row_the_url_answers_503(client, stripe_secret):
+    response = client.post("/webhooks/stripe/", b"{}", content_type="application/json",
+                           headers={"stripe-signature": "t=1,v1=00"})  # fmt: skip
+    assert response.status_code == 503
+    assert response.json()["code"] == "webhook_not_configured"
+
+
+@pytest.mark.django_db
+def test_a_forged_signature_is_refused_and_nothing_processed(client, stripe_secret):
+    from djstripe.models import Event, WebhookEventTrigger
+
+    call_command("stripe_webhook_endpoint")
+    body = (
+        b'{"id": "evt_forged", "object": "event", "livemode": false, '
+        b'"type": "payment_intent.succeeded", "data": {"object": {}}}'
+    )
+    response = client.post("/webhooks/stripe/", body, content_type="application/json",
+                           headers={"stripe-signature": "t=1700000000,v1=" + "0" * 64})  # fmt: skip
+    assert response.status_code == 400
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid is False and trigger.processed is False
+    assert not Event.objects.exists()
