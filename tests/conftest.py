@@ -11,6 +11,8 @@ import os
 import pytest
 from django.db import connection
 
+from tests.localstripe import localstripe, stripe_local  # noqa: F401  (fixtures)
+
 
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "mysql":
