@@ -554,14 +554,9 @@ def _apply_payment_to(
 def payment_sync(*, order: Order, source: str = "sync") -> Order:
     """Ask the channel for the state of the order's latest attempt and apply it."""
     provider = registry.get_provider_any(order.payment_channel)
-    attempt = (
-        provider.attempt_model.objects.filter(order_bid=order.order_bid)
-        .exclude(**{provider.attempt_model.payment_id_field: ""})
-        .exclude(**{f"{provider.attempt_model.payment_id_field}__isnull": True})
-        .order_by("-id")
-        .first()
-    )
-    if attempt is None or not attempt.provider_payment_id:
+    recent = provider.attempt_model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
+    attempt = next((a for a in recent if a.provider_payment_id), None)
+    if attempt is None:
         order.refresh_from_db()
         return order
     state = provider.fetch_payment(attempt.provider_payment_id)

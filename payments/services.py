@@ -218,7 +218,18 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
                 row.status = InboxStatus.IGNORED
             row.last_error = ""
             outcome = (200, "applied" if row.status == InboxStatus.APPLIED else "ignored", "")
-        except (AttemptNotFound, NotApplicableYet) as exc:
+        except AttemptNotFound as exc:
+            subject = event.payment or event.refund
+            row.last_error = f"{exc.code}: {exc.message}"
+            if getattr(subject, "attempt_bid", "") or getattr(subject, "refund_bid", ""):
+                # Ours (it names an attempt or refund of ours) but not recorded yet: retry.
+                row.status = InboxStatus.FAILED
+                outcome = (503, exc.code, exc.message)
+            else:
+                # Names nothing of ours: another integration's, on a shared account.
+                row.status = InboxStatus.IGNORED
+                outcome = (200, "not_ours", exc.message)
+        except NotApplicableYet as exc:
             row.status = InboxStatus.FAILED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (503, exc.code, exc.message)
