@@ -1,0 +1,222 @@
+"""Our dj-stripe receivers, fed the recorded payload of every handled event type."""
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from orders.models import Order, OrderStatus, Refund, RefundStatus
+from payments.models import AttemptStatus, InboxStatus, StripeOrder, WebhookEvent
+from payments.providers.base import REFUND_SUCCEEDED, RefundState
+from payments.providers.stripe import StripeProvider
+from payments.stripe_webhooks import (
+    HANDLED_EVENTS,
+    StripeEventNotApplied,
+    apply_stripe_event,
+    stripe_event_apply,
+)
+from tests.factories import OrderFactory, StripeOrderFactory
+
+PAYLOADS = Path(__file__).parent / "stripe_payloads"
+ORDER_BID = "0rder000000000000000000recorded1"
+PI_PAID = "pi_3RecordedSucceeded000001"
+
+pytestmark = pytest.mark.django_db
+
+
+def payload(name):
+    return json.loads((PAYLOADS / f"{name}.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def stripe_channel(settings):
+    settings.PAYMENT_CHANNELS_ENABLED = ["stripe"]
+    settings.DEFAULT_PAYMENT_CHANNEL = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_test_" + "r" * 24
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_recorded"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_recorded"
+
+
+@pytest.fixture
+def order():
+    return OrderFactory(
+        order_bid=ORDER_BID,
+        status=OrderStatus.UNPAID,
+        payment_channel="stripe",
+        currency="usd",
+        payable_price=Decimal("19.90"),
+    )
+
+
+def attempt_for(event_name, order, **fields):
+    """The attempt row the recorded event names (ids and metadata as recorded)."""
+    obj = payload(event_name)["data"]["object"]
+    ids = {}
+    if obj["id"].startswith("pi_"):
+        ids["payment_intent_id"] = obj["id"]
+    else:
+        ids["checkout_session_id"] = obj["id"]
+        ids["payment_intent_id"] = obj.get("payment_intent")
+    return StripeOrderFactory(
+        stripe_order_bid=obj["metadata"]["attempt_bid"],
+        order_bid=order.order_bid,
+        amount=obj.get("amount") or obj["amount_total"],
+        currency=obj["currency"],
+        **{**ids, **fields},
+    )
+
+
+def reload(*rows):
+    for row in rows:
+        row.refresh_from_db()
+
+
+def test_every_handled_event_type_has_a_recorded_payload():
+    recorded = {payload(p.stem)["type"] for p in PAYLOADS.glob("*.json")}
+    assert recorded == set(HANDLED_EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("name", "order_status", "attempt_status"),
+    [
+        ("payment_intent.succeeded", OrderStatus.PAID, AttemptStatus.PAID),
+        ("payment_intent.payment_failed", OrderStatus.UNPAID, AttemptStatus.FAILED),
+        ("payment_intent.canceled", OrderStatus.UNPAID, AttemptStatus.CLOSED),
+        ("checkout.session.completed", OrderStatus.PAID, AttemptStatus.PAID),
+        ("checkout.session.completed.unpaid", OrderStatus.UNPAID, AttemptStatus.PENDING),
+        ("checkout.session.async_payment_succeeded", OrderStatus.PAID, AttemptStatus.PAID),
+        ("checkout.session.async_payment_failed", OrderStatus.UNPAID, AttemptStatus.FAILED),
+        ("checkout.session.expired", OrderStatus.UNPAID, AttemptStatus.CLOSED),
+    ],
+)
+def test_payment_events(order, name, order_status, attempt_status):
+    attempt = attempt_for(name, order)
+    outcome = stripe_event_apply(payload(name))
+    assert outcome.http_status == 200, outcome
+    reload(order, attempt)
+    assert (order.status, attempt.status) == (order_status, attempt_status)
+    if order_status == OrderStatus.PAID:
+        assert order.paid_price == Decimal("19.90")
+    if attempt_status == AttemptStatus.FAILED and name.startswith("payment_intent"):
+        assert attempt.failure_code and attempt.failure_message
+    row = WebhookEvent.objects.get(channel="stripe")
+    assert row.event_id == payload(name)["id"] and row.status == InboxStatus.APPLIED
+
+    again = stripe_event_apply(payload(name))
+    assert again.code == "duplicate"
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_a_paid_session_records_its_payment_intent(order):
+    attempt = attempt_for("checkout.session.completed", order, payment_intent_id=None)
+    stripe_event_apply(payload("checkout.session.completed"))
+    attempt.refresh_from_db()
+    assert (
+        attempt.payment_intent_id
+        == payload("checkout.session.completed")["data"]["object"]["payment_intent"]
+    )
+
+
+@pytest.mark.parametrize(("field", "value"), [("amount", 1), ("currency", "eur")])
+def test_amount_or_currency_other_than_the_attempt_is_refused(order, field, value):
+    attempt = attempt_for("payment_intent.succeeded", order)
+    event = copy.deepcopy(payload("payment_intent.succeeded"))
+    event["data"]["object"][field] = value
+    if field == "amount":
+        event["data"]["object"]["amount_received"] = value
+    outcome = stripe_event_apply(event)
+    assert outcome.code == "amount_mismatch"
+    reload(order, attempt)
+    assert order.status == OrderStatus.UNPAID and attempt.status == AttemptStatus.PENDING
+    assert WebhookEvent.objects.get().status == InboxStatus.REJECTED
+
+
+def test_an_event_naming_nothing_of_ours_is_ignored(order):
+    event = copy.deepcopy(payload("payment_intent.succeeded"))
+    event["data"]["object"]["metadata"] = {}
+    outcome = stripe_event_apply(event)
+    assert (outcome.http_status, outcome.code) == (200, "not_ours")
+
+
+def test_an_unknown_attempt_of_ours_makes_dj_stripe_answer_5xx(order):
+    event = SimpleNamespace(**{**payload("payment_intent.succeeded"), "created": timezone.now()})
+    with pytest.raises(StripeEventNotApplied):
+        apply_stripe_event(sender=None, event=event)
+    assert WebhookEvent.objects.get().status == InboxStatus.FAILED
+
+
+@pytest.fixture
+def paid(order):
+    attempt = attempt_for("payment_intent.succeeded", order)
+    stripe_event_apply(payload("payment_intent.succeeded"))
+    reload(order, attempt)
+    assert order.status == OrderStatus.PAID
+    return order, attempt
+
+
+def refund_row(order, attempt, name, **fields):
+    obj = payload(name)["data"]["object"]
+    return Refund.objects.create(
+        refund_bid=obj["metadata"]["refund_bid"],
+        order=order,
+        payment_channel="stripe",
+        attempt_bid=attempt.stripe_order_bid,
+        amount=Decimal(obj["amount"]) / 100,
+        currency="usd",
+        reason="test",
+        **fields,
+    )
+
+
+def test_refund_created_then_updated(paid):
+    order, attempt = paid
+    refund = refund_row(order, attempt, "refund.created")
+    assert stripe_event_apply(payload("refund.created")).http_status == 200
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.PENDING
+    assert refund.provider_refund_id == payload("refund.created")["data"]["object"]["id"]
+
+    assert stripe_event_apply(payload("refund.updated")).http_status == 200
+    reload(refund, order)
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert order.refunded_price == Decimal("5.00") and order.status == OrderStatus.PAID
+
+
+def test_refund_failed(paid):
+    order, attempt = paid
+    refund = refund_row(order, attempt, "refund.failed")
+    assert stripe_event_apply(payload("refund.failed")).http_status == 200
+    reload(refund, order)
+    assert refund.status == RefundStatus.FAILED and refund.failure_code
+    assert order.refunded_price == 0
+
+
+def test_charge_refunded_settles_every_refund_of_the_charge(paid, monkeypatch):
+    order, attempt = paid
+    first = refund_row(order, attempt, "refund.created")
+    states = [
+        RefundState(
+            provider_refund_id="re_full_rest", provider_payment_id=PI_PAID,
+            state=REFUND_SUCCEEDED, amount=1490, currency="usd",
+        ),
+        RefundState(
+            provider_refund_id="re_3RecordedRefund00000001", provider_payment_id=PI_PAID,
+            state=REFUND_SUCCEEDED, amount=500, currency="usd",
+            refund_bid=first.refund_bid,
+        ),
+    ]  # fmt: skip
+    asked = []
+    monkeypatch.setattr(StripeProvider, "refunds_of", lambda self, pi: asked.append(pi) or states)
+    assert stripe_event_apply(payload("charge.refunded")).http_status == 200
+    assert asked == [PI_PAID]
+    reload(order, first)
+    assert first.status == RefundStatus.SUCCEEDED
+    other = Refund.objects.get(provider_refund_id="re_full_rest")
+    assert other.reason == "made at the provider" and other.status == RefundStatus.SUCCEEDED
+    assert order.status == OrderStatus.REFUNDED and order.refunded_price == Decimal("19.90")
+    assert StripeOrder.objects.get(pk=attempt.pk).status == AttemptStatus.REFUNDED
+    assert Order.objects.get(pk=order.pk).refundable_price == 0
