@@ -101,6 +101,7 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.webhook_endpoints: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._replies: dict[str, tuple[int, bytes]] = {}  # idempotency key -> answer
         self._failures: list[tuple[int, bytes, dict[str, str]]] = []
@@ -306,6 +307,14 @@ class FakeStripe:
             return copy.deepcopy(self._get(self.refunds, match[1]))
         if method == "GET" and path == "/v1/refunds":
             return self._list_refunds(params)
+        if method == "POST" and path == "/v1/webhook_endpoints":
+            endpoint = {
+                "id": _new_id("we_"), "object": "webhook_endpoint", "url": params["url"],
+                "enabled_events": params["enabled_events"], "status": "enabled",
+                "livemode": False, "secret": _new_id("whsec_"),
+            }  # fmt: skip
+            self.webhook_endpoints.append(endpoint)
+            return endpoint
         raise StripeFakeError(404, f"Unrecognized request URL ({method}: {path}).")
 
     @staticmethod

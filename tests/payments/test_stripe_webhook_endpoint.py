@@ -64,3 +64,21 @@ def test_a_forged_signature_is_refused_and_nothing_processed(client, stripe_secr
     trigger = WebhookEventTrigger.objects.get()
     assert trigger.valid is False and trigger.processed is False
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_register_creates_the_endpoint_at_stripe_and_stores_its_secret(settings, capsys):
+    from tests.payments.stripe_fakes import FakeStripe
+
+    secret_key = "sk_test_" + "e" * 24
+    with FakeStripe(secret_key=secret_key) as fake:
+        settings.STRIPE_API_BASE = fake.base_url
+        settings.STRIPE_SECRET_KEY = secret_key
+        settings.STRIPE_WEBHOOK_SECRET = ""
+        call_command("stripe_webhook_endpoint", register="https://pay.example.com/webhooks/stripe/")
+    (registered,) = fake.webhook_endpoints
+    assert registered["url"] == "https://pay.example.com/webhooks/stripe/"
+    assert set(registered["enabled_events"]) == set(HANDLED_EVENTS)
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.id, endpoint.secret) == (registered["id"], registered["secret"])
+    assert f"STRIPE_WEBHOOK_SECRET={registered['secret']}" in capsys.readouterr().out
