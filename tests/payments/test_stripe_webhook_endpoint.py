@@ -82,3 +82,15 @@ def test_register_creates_the_endpoint_at_stripe_and_stores_its_secret(settings,
     endpoint = WebhookEndpoint.objects.get()
     assert (endpoint.id, endpoint.secret) == (registered["id"], registered["secret"])
     assert f"STRIPE_WEBHOOK_SECRET={registered['secret']}" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_account_id_records_the_owner_of_the_secret_key_once(stripe_secret):
+    from djstripe.models import Account, APIKey
+
+    stripe_secret.STRIPE_SECRET_KEY = "sk_test_" + "k" * 24
+    for _ in range(2):
+        call_command("stripe_webhook_endpoint", account_id="acct_local")
+    key = APIKey.objects.get()
+    assert key.secret == stripe_secret.STRIPE_SECRET_KEY
+    assert key.djstripe_owner_account == Account.objects.get(id="acct_local")

@@ -32,17 +32,27 @@ class Command(BaseCommand):
             help="The endpoint's public URL, recorded on the row (https://<host>/webhooks/stripe/).",
         )
         parser.add_argument(
+            "--account-id",
+            default="",
+            help=(
+                "Record this Stripe account as the owner of STRIPE_SECRET_KEY without asking "
+                "Stripe: for Stripe-compatible servers with no /v1/account (localstripe)."
+            ),
+        )
+        parser.add_argument(
             "--register",
             metavar="URL",
             default="",
             help="Register URL at Stripe for the handled events and store what Stripe returns.",
         )
 
-    def handle(self, *args, url: str, register: str, **options):
+    def handle(self, *args, url: str, register: str, account_id: str, **options):
         from djstripe.models import WebhookEndpoint
         from djstripe.settings import djstripe_settings
 
         livemode = bool(settings.STRIPE_LIVE_MODE)
+        if account_id:
+            self._record_account(account_id, livemode)
         if register:
             try:
                 provider = registry.get_provider_any("stripe")
@@ -85,3 +95,27 @@ class Command(BaseCommand):
         )
         if register:
             self.stdout.write(f"Set STRIPE_WEBHOOK_SECRET={secret} in the environment.")
+
+    def _record_account(self, account_id: str, livemode: bool) -> None:
+        from djstripe.enums import APIKeyType
+        from djstripe.models import Account, APIKey
+
+        if not settings.STRIPE_SECRET_KEY:
+            raise CommandError("STRIPE_SECRET_KEY is not set.")
+        with transaction.atomic():
+            account, _ = Account.objects.get_or_create(
+                id=account_id,
+                defaults={
+                    "livemode": livemode,
+                    "stripe_data": {"id": account_id, "object": "account", "type": "standard"},
+                },
+            )
+            if not APIKey.objects.filter(secret=settings.STRIPE_SECRET_KEY).exists():
+                APIKey.objects.create(
+                    secret=settings.STRIPE_SECRET_KEY,
+                    type=APIKeyType.secret,
+                    livemode=livemode,
+                    name="from settings",
+                    djstripe_owner_account=account,
+                )
+        self.stdout.write(f"Recorded account {account_id} for STRIPE_SECRET_KEY.")
