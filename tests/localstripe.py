@@ -39,7 +39,6 @@ ACCOUNT_ID = "acct_localstripe000000"
 # machine through /tmp/localstripe.pickle; this one binds loopback on a port the kernel
 # picks, keeps its state in memory, and adds DELETE /_config/webhooks, which forgets the
 # webhooks and drops the events not yet delivered (localstripe sends each after 1 s).
-# PaymentIntents also take a description, as Stripe's do.
 SERVER = """
 import asyncio, logging, os, socket, sys
 from aiohttp import web
@@ -55,15 +54,6 @@ def schedule_webhook(event):
 
 resources.schedule_webhook = schedule_webhook
 
-# Real Stripe takes a description on a PaymentIntent; localstripe refuses any field it
-# does not model. It is accepted and kept on the object.
-_init_intent = resources.PaymentIntent.__init__
-
-def init_intent(self, *args, description=None, **kwargs):
-    _init_intent(self, *args, **kwargs)
-    self.description = description
-
-resources.PaymentIntent.__init__ = init_intent
 
 async def forget_webhooks(request):
     for task in list(pending):

@@ -69,7 +69,6 @@ STRIPE_MINOR_UNIT_DIFFERS = frozenset({"isk", "mga", "ugx"})
 THREE_DECIMAL = frozenset(code for code, places in CURRENCY_EXPONENTS.items() if places == 3)
 
 # Stripe's limits, in characters.
-DESCRIPTION_MAX = 1000
 PRODUCT_NAME_MAX = 250
 # Width of the failure code column.
 FAILURE_MAX = 255
@@ -225,11 +224,18 @@ def payment_intent_state(intent: Mapping[str, Any], *, state: str = "") -> Payme
         else:
             state = PAYMENT_PENDING
     amount = _integer(intent, "amount")
+    charge = _expanded(intent.get("latest_charge"), "charge")
     if state == PAYMENT_SUCCEEDED:
         if status != "succeeded":
             raise _Malformed(f"payment_intent {intent_id} is {status}, not succeeded")
-        amount = _integer(intent, "amount_received")
-    charge = _expanded(intent.get("latest_charge"), "charge")
+        # What was received: amount_received, or on servers that predate it
+        # (localstripe), the amount of the succeeded charge; never the amount asked.
+        if "amount_received" in intent or charge is None:
+            amount = _integer(intent, "amount_received")
+        else:
+            amount = _integer(
+                charge, "amount_captured" if "amount_captured" in charge else "amount"
+            )
     metadata = _metadata(intent)
     return PaymentState(
         provider_payment_id=intent_id,
@@ -556,9 +562,8 @@ class StripeProvider:
             "payment_method_types": ["card"],
             "metadata": metadata,
         }
-        description = (request.body or request.subject).strip()[:DESCRIPTION_MAX]
-        if description:
-            params["description"] = description
+        # No description: the metadata says what was bought, and Stripe-compatible
+        # servers used for local runs (localstripe) refuse the field.
         intent = self._call(
             "create_payment_intent",
             self.client.v1.payment_intents.create,
