@@ -128,6 +128,43 @@ def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> 
     return _store_and_apply(channel=channel, event=event, body=body, headers={}, remote_addr=None)
 
 
+def verified_event_rejected(*, channel: str, body: str, error: WebhookRejected) -> WebhookOutcome:
+    """Record a verified event that cannot be read as one of ours: a retry would not help."""
+    return _reject(channel=channel, body=body.encode(), headers={}, remote_addr=None, error=error)
+
+
+def verified_event_failed(
+    *, channel: str, event: ProviderEvent, body: str, error: str
+) -> WebhookEvent:
+    """Keep a verified event whose application failed, for a retry or reconciliation.
+
+    For deliveries whose own transaction was rolled back (dj-stripe's): the row is
+    written afresh, or the existing one marked failed.
+    """
+    subject = event.payment or event.refund
+    row, created = WebhookEvent.objects.get_or_create(
+        channel=channel,
+        event_id=event.event_id,
+        defaults={
+            "event_type": event.event_type[:100],
+            "signature_status": SignatureStatus.VALID,
+            "status": InboxStatus.FAILED,
+            "livemode": event.livemode,
+            "order_bid": (getattr(subject, "order_bid", "") or "")[:36],
+            "body": body,
+            "payload": dict(event.raw),
+            "attempts": 1,
+            "last_error": error[:5000],
+            "processed_at": timezone.now(),
+        },
+    )
+    if not created and row.status in (InboxStatus.RECEIVED, InboxStatus.FAILED):
+        WebhookEvent.objects.filter(pk=row.pk).update(
+            status=InboxStatus.FAILED, last_error=error[:5000], processed_at=timezone.now()
+        )
+    return row
+
+
 def _store_and_apply(
     *, channel: str, event: ProviderEvent, body: str, headers: dict, remote_addr
 ) -> WebhookOutcome:

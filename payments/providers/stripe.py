@@ -678,8 +678,9 @@ class StripeProvider:
             params={
                 "payment_intent": intent_id,
                 "amount": request.amount,
-                "metadata": {"refund_bid": request.refund_bid},
-                "reason": "requested_by_customer",
+                # Our reason is free text; Stripe's `reason` is an enum that
+                # Stripe-compatible servers for local runs (localstripe) refuse.
+                "metadata": {"refund_bid": request.refund_bid, "reason": request.reason[:500]},
             },
             options={"idempotency_key": f"refund-{request.refund_bid}"},
         )

@@ -603,8 +603,7 @@ def test_refund_sends_idempotency_key_and_metadata(provider, fake):
     assert sent["params"] == {
         "payment_intent": intent_id,
         "amount": "500",
-        "metadata": {"refund_bid": request.refund_bid},
-        "reason": "requested_by_customer",
+        "metadata": {"refund_bid": request.refund_bid, "reason": request.reason},
     }
     assert sent["idempotency_key"] == f"refund-{request.refund_bid}"
     assert state.provider_refund_id.startswith("re_")

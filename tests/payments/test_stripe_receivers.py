@@ -2,6 +2,7 @@
 
 import copy
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -220,3 +221,43 @@ def test_charge_refunded_settles_every_refund_of_the_charge(paid, monkeypatch):
     assert order.status == OrderStatus.REFUNDED and order.refunded_price == Decimal("19.90")
     assert StripeOrder.objects.get(pk=attempt.pk).status == AttemptStatus.REFUNDED
     assert Order.objects.get(pk=order.pk).refundable_price == 0
+
+
+def test_charge_refunded_of_a_payment_not_ours_is_acknowledged(order, monkeypatch):
+    monkeypatch.setattr(
+        StripeProvider, "refunds_of", lambda self, pi: pytest.fail("must not be asked")
+    )
+    outcome = stripe_event_apply(payload("charge.refunded"))
+    assert outcome.http_status == 200
+
+
+def test_a_refund_without_a_payment_intent_is_recorded_not_retried(order):
+    event = copy.deepcopy(payload("refund.created"))
+    event["data"]["object"]["payment_intent"] = None
+    event["data"]["object"]["charge"] = "ch_of_another_integration"
+    outcome = stripe_event_apply(event)
+    assert outcome.http_status < 500
+    row = WebhookEvent.objects.get()
+    assert row.status == InboxStatus.REJECTED and row.event_id is None
+
+
+def test_an_event_dj_stripe_rolled_back_is_kept_and_reconciled(order, settings):
+    from orders import services
+    from payments.stripe_webhooks import keep_unapplied_event
+
+    event = payload("payment_intent.succeeded")
+    trigger = SimpleNamespace(json_body=event)
+    keep_unapplied_event(
+        sender=None, instance=trigger, exception=StripeEventNotApplied("attempt_not_found")
+    )
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.event_id) == (InboxStatus.FAILED, event["id"])
+
+    # The attempt is recorded later; reconciliation applies the kept event.
+    attempt = attempt_for("payment_intent.succeeded", order)
+    WebhookEvent.objects.filter(pk=row.pk).update(received_at=timezone.now() - timedelta(hours=1))
+    report = services.payments_reconcile(older_than_seconds=60)
+    assert report.errors == []
+    reload(order, attempt, row)
+    assert row.status == InboxStatus.APPLIED
+    assert order.status == OrderStatus.PAID and attempt.status == AttemptStatus.PAID
