@@ -273,8 +273,7 @@ VARIABLES: tuple[Variable, ...] = (
         STR,
         "",
         "stripe",
-        "Where Stripe Checkout sends the payer who gives up, when the request names no "
-        "cancel URL.",
+        "Where Stripe Checkout sends the payer who gives up, when the request names no cancel URL.",
     ),
     Variable(
         "STRIPE_DEFAULT_CURRENCY",
