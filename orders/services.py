@@ -954,6 +954,11 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
 # ---- reconciliation ----
 
 
+# How long a failed attempt is still asked about, and a failed inbox event re-applied.
+RETRY_FAILED_FOR = timedelta(days=1)
+RETRY_EVENTS_FOR = timedelta(days=3)
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0
@@ -971,24 +976,37 @@ def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> Re
     reached the provider are sent again (after asking whether they exist there)."""
     report = ReconcileReport()
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    now = timezone.now()
     for channel in registry.enabled_channels():
         provider = registry.get_provider_any(channel)
-        pending = provider.attempt_model.objects.filter(
-            status=AttemptStatus.PENDING, created_at__lte=cutoff
-        ).order_by("id")[:limit]
+        # Pending attempts, and failed ones of the last day (a declined card may be
+        # tried again on the same PaymentIntent); least recently checked first, so rows
+        # that never settle cannot hold newer ones back (each check updates the row).
+        pending = (
+            provider.attempt_model.objects.filter(created_at__lte=cutoff)
+            .filter(
+                Q(status=AttemptStatus.PENDING)
+                | Q(status=AttemptStatus.FAILED, created_at__gte=now - RETRY_FAILED_FOR)
+            )
+            .order_by("updated_at", "id")[:limit]
+        )
         for attempt in pending:
             _reconcile_one(
                 report,
                 f"attempt {attempt.attempt_bid}",
                 settle=lambda a=attempt, p=provider: _attempt_reconcile(p, a),
                 row=attempt,
-                pending=AttemptStatus.PENDING,
+                pending=attempt.status,
             )
-    refunds = Refund.objects.filter(
-        status=RefundStatus.PENDING,
-        created_at__lte=cutoff,
-        payment_channel__in=registry.enabled_channels(),
-    ).select_related("order")[:limit]
+    refunds = (
+        Refund.objects.filter(
+            status=RefundStatus.PENDING,
+            created_at__lte=cutoff,
+            payment_channel__in=registry.enabled_channels(),
+        )
+        .select_related("order")
+        .order_by("updated_at", "id")[:limit]
+    )
     for refund in refunds:
         _reconcile_one(
             report,
@@ -1004,8 +1022,9 @@ def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> Re
     stuck = WebhookEvent.objects.filter(
         status=InboxStatus.FAILED,
         received_at__lte=cutoff,
+        received_at__gte=now - RETRY_EVENTS_FOR,
         channel__in=registry.enabled_channels(),
-    ).order_by("id")[:limit]
+    ).order_by("processed_at", "id")[:limit]
     for event in stuck:
         _reconcile_one(
             report,
@@ -1023,12 +1042,19 @@ def _reconcile_one(report: ReconcileReport, what: str, *, settle, row, pending) 
         settle()
     except Exception as exc:  # one bad row must not stop the run
         report.add_error(what, exc)
+        _mark_checked(row)
         return
     row.refresh_from_db()
     if row.status == pending:
         report.unchanged += 1
     else:
         report.settled += 1
+
+
+def _mark_checked(row) -> None:
+    """Move a row that could not be settled to the back of the next run's queue."""
+    stamp = "processed_at" if hasattr(row, "processed_at") else "updated_at"
+    type(row).objects.filter(pk=row.pk).update(**{stamp: timezone.now()})
 
 
 def _attempt_reconcile(provider, attempt) -> None:

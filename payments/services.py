@@ -125,6 +125,10 @@ def webhook_receive(
 
 def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> WebhookOutcome:
     """Store and apply an event whose delivery was verified elsewhere (dj-stripe)."""
+    try:
+        _check_event_matches_configuration(registry.get_provider_any(channel), event)
+    except WebhookRejected as exc:
+        return verified_event_rejected(channel=channel, body=body, error=exc)
     return _store_and_apply(channel=channel, event=event, body=body, headers={}, remote_addr=None)
 
 

@@ -11,23 +11,31 @@ error on its trigger (visible in the admin) and Stripe sends the event again.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
 from django.dispatch import receiver
 from djstripe.event_handlers import djstripe_receiver
 from djstripe.signals import webhook_processing_error
 
 from payments import registry
-from payments.providers.base import WebhookRejected
+from payments.providers.base import ProviderError, WebhookRejected
 from payments.services import (
     WebhookOutcome,
     verified_event_failed,
     verified_event_receive,
     verified_event_rejected,
 )
+from payments_project.errors import ServiceError
 
 CHANNEL = "stripe"
+# Fields of event objects never stored: a PaymentIntent's client_secret lets anyone
+# who reads it complete the payment.
+REDACTED_FIELDS = ("client_secret",)
+
+logger = logging.getLogger(__name__)
 
 HANDLED_EVENTS = (
     "payment_intent.succeeded",
@@ -61,9 +69,21 @@ def event_payload(event: Any) -> dict[str, Any]:
     }
 
 
+def redacted(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The event without what lets a client pay (a PaymentIntent's client_secret)."""
+    clean = json.loads(json.dumps(payload))
+    obj = clean.get("data", {}).get("object")
+    if isinstance(obj, dict):
+        for key in REDACTED_FIELDS:
+            if obj.get(key):
+                obj[key] = "[redacted]"
+    return clean
+
+
 def stripe_event_apply(payload: Mapping[str, Any]) -> WebhookOutcome:
     """Store and apply one verified Stripe event; a charge's refunds are all settled."""
     provider = registry.get_provider_any(CHANNEL)
+    payload = redacted(payload)
     body = json.dumps(payload, sort_keys=True)
     try:
         event = provider.event_from_stripe(payload)
@@ -73,28 +93,33 @@ def stripe_event_apply(payload: Mapping[str, Any]) -> WebhookOutcome:
         return verified_event_rejected(channel=CHANNEL, body=body, error=exc)
     outcome = verified_event_receive(channel=CHANNEL, event=event, body=body)
     if outcome.http_status < 500 and payload.get("type") == "charge.refunded":
-        outcome = _settle_charge_refunds(provider, payload, event.event_id) or outcome
+        payment_intent = payload["data"]["object"].get("payment_intent")
+        if isinstance(payment_intent, Mapping):
+            payment_intent = payment_intent.get("id")
+        if payment_intent and provider.attempts_for(provider_payment_id=payment_intent).exists():
+            # Asking Stripe for the refunds waits for the commit: no call under locks.
+            transaction.on_commit(
+                lambda: settle_charge_refunds(payment_intent, source=f"{CHANNEL}:{event.event_id}")
+            )
     return outcome
 
 
-def _settle_charge_refunds(provider, payload: Mapping[str, Any], event_id: str):
-    """Every refund of a refunded charge of ours, settled (its event carries at most one)."""
-    from orders.errors import AttemptNotFound, EventConflict, NotApplicableYet
+def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
+    """Every refund of a refunded charge of ours, settled (its event carries at most
+    one). What cannot be settled now is left to the refund.* events and reconciliation."""
     from orders.services import refund_apply
 
-    payment_intent = payload["data"]["object"].get("payment_intent")
-    if isinstance(payment_intent, Mapping):
-        payment_intent = payment_intent.get("id")
-    if not payment_intent or not provider.attempts_for(provider_payment_id=payment_intent).exists():
-        return None  # not a payment of ours
-    for state in provider.refunds_of(payment_intent):
+    provider = registry.get_provider_any(CHANNEL)
+    try:
+        states = provider.refunds_of(payment_intent)
+    except ProviderError:
+        logger.warning("refunds of %s not fetched; left to reconciliation", payment_intent)
+        return
+    for state in states:
         try:
-            refund_apply(channel=CHANNEL, state=state, source=f"{CHANNEL}:{event_id}")
-        except (AttemptNotFound, EventConflict):
-            continue
-        except NotApplicableYet as exc:
-            return WebhookOutcome(503, exc.code, exc.message)
-    return None
+            refund_apply(channel=CHANNEL, state=state, source=source)
+        except ServiceError as exc:
+            logger.warning("refund %s not settled: %s", state.provider_refund_id, exc.code)
 
 
 @djstripe_receiver(list(HANDLED_EVENTS))
@@ -106,17 +131,21 @@ def apply_stripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
 
 @receiver(webhook_processing_error)
 def keep_unapplied_event(sender: Any, instance: Any, exception: Exception, **kwargs: Any) -> None:
-    """dj-stripe rolled the delivery back: keep the event in the inbox as failed, so
-    that reconciliation or Stripe's next delivery applies it."""
-    if not isinstance(exception, StripeEventNotApplied):
+    """dj-stripe rolled the delivery back (our receiver, or dj-stripe's own sync before
+    it, failed): keep a handled event in the inbox as failed, so that reconciliation or
+    Stripe's next delivery applies it. The signature was verified before processing."""
+    if not getattr(instance, "valid", True):
         return
-    payload = instance.json_body
+    payload = redacted(instance.json_body)
     if payload.get("type") not in HANDLED_EVENTS:
         return
-    event = registry.get_provider_any(CHANNEL).event_from_stripe(payload)
+    try:
+        event = registry.get_provider_any(CHANNEL).event_from_stripe(payload)
+    except WebhookRejected:
+        return
     verified_event_failed(
         channel=CHANNEL,
         event=event,
         body=json.dumps(payload, sort_keys=True),
-        error=str(exception),
+        error=f"{type(exception).__name__}: {exception}",
     )

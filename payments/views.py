@@ -83,6 +83,17 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     from djstripe.models import WebhookEndpoint
     from djstripe.views import ProcessWebhookView
 
+    if "x-djstripe-webhook-secret" in request.headers:
+        # With DEBUG, dj-stripe would verify the signature with a secret the request
+        # itself names: anyone could sign their own events.
+        return JsonResponse(
+            {
+                "code": "webhook_signature_invalid",
+                "message": "A webhook cannot name its own signing secret.",
+                "payment_channel": "stripe",
+            },
+            status=400,
+        )
     secret = settings.STRIPE_WEBHOOK_SECRET
     endpoint = WebhookEndpoint.objects.filter(secret=secret).first() if secret else None
     if endpoint is None:
@@ -97,10 +108,14 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         )
     try:
         return ProcessWebhookView.as_view()(request, uuid=endpoint.djstripe_uuid)
-    except Exception as exc:
+    except Exception:
         # dj-stripe has stored the delivery with the error; Stripe will send it again.
         logger.exception("stripe webhook not applied")
         return JsonResponse(
-            {"code": "apply_failed", "message": str(exc)[:500], "payment_channel": "stripe"},
+            {
+                "code": "apply_failed",
+                "message": "The event is stored and will be applied on a later delivery.",
+                "payment_channel": "stripe",
+            },
             status=500,
         )

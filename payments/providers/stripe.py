@@ -12,6 +12,7 @@ carry our ``attempt_bid`` in their metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -369,6 +370,11 @@ def _translate(exc: stripe.StripeError, operation: str) -> ProviderError:
         return ProviderUnavailable("Stripe is rate limiting requests.", channel=CHANNEL, **details)
     if isinstance(exc, stripe.APIConnectionError):
         return ProviderUnavailable("Stripe could not be reached.", channel=CHANNEL, **details)
+    if isinstance(exc, stripe.IdempotencyError) or provider_code == "idempotency_key_in_use":
+        # Another request with the same key is still running: it may yet succeed.
+        return ProviderUnavailable(
+            f"Stripe is still processing this request: {message}", channel=CHANNEL, **details
+        )
     if isinstance(exc, stripe.CardError):
         # A decline: not expected when only creating, but it is Stripe's answer.
         return ProviderRequestRefused(
@@ -378,7 +384,6 @@ def _translate(exc: stripe.StripeError, operation: str) -> ProviderError:
         stripe.InvalidRequestError,
         stripe.AuthenticationError,
         stripe.PermissionError,
-        stripe.IdempotencyError,
     )
     if isinstance(exc, refused):
         return ProviderRequestRefused(
@@ -783,12 +788,20 @@ class StripeProvider:
             ) from None
         return self.event_from_stripe(event)
 
-    def register_webhook_endpoint(self, *, url: str, events: list[str]) -> tuple[str, str]:
-        """Register ``url`` at Stripe for ``events``; (endpoint id, signing secret)."""
+    def register_webhook_endpoint(
+        self, *, url: str, events: list[str], api_version: str
+    ) -> tuple[str, str]:
+        """Register ``url`` at Stripe for ``events`` in ``api_version``; (id, secret).
+
+        The idempotency key comes from the URL and events, so a retried request never
+        registers a second endpoint whose secret would be unknown.
+        """
+        key = hashlib.sha256(f"{url} {sorted(events)} {api_version}".encode()).hexdigest()
         endpoint = self._call(
             "create_webhook_endpoint",
             self.client.v1.webhook_endpoints.create,
-            params={"url": url, "enabled_events": events},
+            params={"url": url, "enabled_events": events, "api_version": api_version},
+            options={"idempotency_key": f"webhook-endpoint-{key[:32]}"},
         )
         endpoint_id, secret = _text(endpoint, "id"), _text(endpoint, "secret")
         if not endpoint_id or not secret:

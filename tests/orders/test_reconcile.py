@@ -100,3 +100,34 @@ def test_an_attempt_whose_provider_answer_was_never_recorded_is_closed():
     assert attempt.status == AttemptStatus.CLOSED
     order.refresh_from_db()
     assert order.status == OrderStatus.UNPAID
+
+
+def test_a_declined_attempt_paid_later_on_the_same_payment_is_found():
+    product = ProductFactory()
+    order, _ = services.order_create(user_bid="u", product_bid=product.product_bid)
+    started = services.payment_start(order=order)
+    SandboxAttempt.objects.filter(attempt_bid=started.attempt.attempt_bid).update(
+        status=AttemptStatus.FAILED, provider_state="succeeded"
+    )
+    age(SandboxAttempt, attempt_bid=started.attempt.attempt_bid)
+    report = services.payments_reconcile(older_than_seconds=300)
+    assert (report.checked, report.settled) == (1, 1)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_rows_that_never_settle_do_not_hold_newer_ones_back():
+    product = ProductFactory()
+    attempts = []
+    for user in ("a", "b", "c"):
+        order, _ = services.order_create(user_bid=user, product_bid=product.product_bid)
+        attempts.append(services.payment_start(order=order).attempt)
+    for attempt in attempts:
+        age(SandboxAttempt, attempt_bid=attempt.attempt_bid)
+    seen = []
+    for _ in range(3):
+        before = {a.attempt_bid: a.updated_at for a in SandboxAttempt.objects.all()}
+        services.payments_reconcile(older_than_seconds=300, limit=1)
+        after = {a.attempt_bid: a.updated_at for a in SandboxAttempt.objects.all()}
+        seen += [bid for bid in before if after[bid] != before[bid]]
+    assert sorted(seen) == sorted(a.attempt_bid for a in attempts)

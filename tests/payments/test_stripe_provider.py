@@ -485,14 +485,16 @@ def test_a_card_error_is_refused_with_its_decline_code(provider, fake):
     assert caught.value.details["decline_code"] == "insufficient_funds"
 
 
-def test_an_idempotency_conflict_is_refused(provider, fake):
+def test_an_idempotency_conflict_may_yet_succeed_so_it_is_not_a_refusal(provider, fake):
+    # The request already running with this key may still go through: a refund must
+    # stay pending (to be looked up), never be marked failed and made again.
     fake.fail_next(
         400,
         body=json.dumps(
             {"error": {"type": "idempotency_error", "message": "Keys reused with other params"}}
         ).encode(),
     )
-    with pytest.raises(ProviderRequestRefused) as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         provider.start_payment(payment_request())
     assert caught.value.details["provider_error_type"] == "idempotency_error"
 

@@ -196,7 +196,9 @@ def test_refund_failed(paid):
     assert order.refunded_price == 0
 
 
-def test_charge_refunded_settles_every_refund_of_the_charge(paid, monkeypatch):
+def test_charge_refunded_settles_every_refund_of_the_charge(
+    paid, monkeypatch, django_capture_on_commit_callbacks
+):
     order, attempt = paid
     first = refund_row(order, attempt, "refund.created")
     states = [
@@ -212,7 +214,8 @@ def test_charge_refunded_settles_every_refund_of_the_charge(paid, monkeypatch):
     ]  # fmt: skip
     asked = []
     monkeypatch.setattr(StripeProvider, "refunds_of", lambda self, pi: asked.append(pi) or states)
-    assert stripe_event_apply(payload("charge.refunded")).http_status == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stripe_event_apply(payload("charge.refunded")).http_status == 200
     assert asked == [PI_PAID]
     reload(order, first)
     assert first.status == RefundStatus.SUCCEEDED
@@ -261,3 +264,33 @@ def test_an_event_dj_stripe_rolled_back_is_kept_and_reconciled(order, settings):
     reload(order, attempt, row)
     assert row.status == InboxStatus.APPLIED
     assert order.status == OrderStatus.PAID and attempt.status == AttemptStatus.PAID
+
+
+def test_a_live_event_is_refused_by_a_test_configuration(order):
+    attempt = attempt_for("payment_intent.succeeded", order)
+    event = copy.deepcopy(payload("payment_intent.succeeded"))
+    event["livemode"] = True
+    event["data"]["object"]["livemode"] = True
+    outcome = stripe_event_apply(event)
+    assert outcome.code == "webhook_livemode_mismatch" and outcome.http_status < 500
+    reload(order, attempt)
+    assert order.status == OrderStatus.UNPAID
+    assert WebhookEvent.objects.get().status == InboxStatus.REJECTED
+
+
+def test_the_client_secret_is_never_stored(order):
+    attempt_for("payment_intent.succeeded", order)
+    event = copy.deepcopy(payload("payment_intent.succeeded"))
+    event["data"]["object"]["client_secret"] = "pi_secret_must_not_be_kept"
+    stripe_event_apply(event)
+    row = WebhookEvent.objects.get()
+    assert "pi_secret_must_not_be_kept" not in row.body + json.dumps(row.payload)
+
+
+def test_a_failure_in_dj_stripes_own_sync_keeps_the_event(order):
+    from payments.stripe_webhooks import keep_unapplied_event
+
+    trigger = SimpleNamespace(json_body=payload("payment_intent.succeeded"), valid=True)
+    keep_unapplied_event(sender=None, instance=trigger, exception=RuntimeError("Stripe 503"))
+    row = WebhookEvent.objects.get()
+    assert row.status == InboxStatus.FAILED and "Stripe 503" in row.last_error

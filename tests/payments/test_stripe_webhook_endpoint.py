@@ -77,6 +77,9 @@ def test_register_creates_the_endpoint_at_stripe_and_stores_its_secret(settings,
         settings.STRIPE_WEBHOOK_SECRET = ""
         call_command("stripe_webhook_endpoint", register="https://pay.example.com/webhooks/stripe/")
     (registered,) = fake.webhook_endpoints
+    (sent,) = fake.posts("/v1/webhook_endpoints")
+    assert sent["idempotency_key"].startswith("webhook-endpoint-")
+    assert sent["params"]["api_version"]
     assert registered["url"] == "https://pay.example.com/webhooks/stripe/"
     assert set(registered["enabled_events"]) == set(HANDLED_EVENTS)
     endpoint = WebhookEndpoint.objects.get()
@@ -94,3 +97,15 @@ def test_account_id_records_the_owner_of_the_secret_key_once(stripe_secret):
     key = APIKey.objects.get()
     assert key.secret == stripe_secret.STRIPE_SECRET_KEY
     assert key.djstripe_owner_account == Account.objects.get(id="acct_local")
+
+
+@pytest.mark.django_db
+def test_a_request_naming_its_own_signing_secret_is_refused(client, stripe_secret):
+    call_command("stripe_webhook_endpoint")
+    stripe_secret.DEBUG = True  # where dj-stripe would honour the header
+    response = client.post(
+        "/webhooks/stripe/", b"{}", content_type="application/json",
+        headers={"stripe-signature": "t=1,v1=00", "x-djstripe-webhook-secret": "whsec_mine"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["code"] == "webhook_signature_invalid"

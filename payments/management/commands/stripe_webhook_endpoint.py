@@ -57,7 +57,9 @@ class Command(BaseCommand):
             try:
                 provider = registry.get_provider_any("stripe")
                 endpoint_id, secret = provider.register_webhook_endpoint(
-                    url=register, events=list(HANDLED_EVENTS)
+                    url=register,
+                    events=list(HANDLED_EVENTS),
+                    api_version=djstripe_settings.STRIPE_API_VERSION,
                 )
             except ProviderError as exc:
                 raise CommandError(f"Stripe refused the registration: {exc.message}") from exc
