@@ -183,6 +183,20 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds after which an unpaid order times out.",
     ),
     Variable(
+        "API_THROTTLE_ORDERS",
+        STR,
+        "30/minute",
+        "payments",
+        "How many orders one user may create, per second, minute, hour or day.",
+    ),
+    Variable(
+        "API_THROTTLE_PAYMENTS",
+        STR,
+        "20/minute",
+        "payments",
+        "How many payments one user may start, per second, minute, hour or day.",
+    ),
+    Variable(
         "PINGXX_API_BASE",
         STR,
         "https://api.pingxx.com",

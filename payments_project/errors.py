@@ -22,3 +22,79 @@ class ServiceError(Exception):
 class InvalidInput(ServiceError):
     code = "invalid_input"
     http_status = 400
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def error_body(
+    code: str, message: str, *, errors: object = None, channel: str | None = None, **extra
+) -> dict:
+    """The JSON every API error answers with: code, message, errors, payment_channel."""
+    body = {"code": code, "message": message, "errors": _plain(errors or {})}
+    if channel:
+        body["payment_channel"] = channel
+    body.update({k: _plain(v) for k, v in extra.items()})
+    return body
+
+
+# DRF's own errors, by class name: the stable code each answers with.
+DRF_CODES = {
+    "ValidationError": "invalid",
+    "ParseError": "malformed_request",
+    "AuthenticationFailed": "authentication_failed",
+    "NotAuthenticated": "not_authenticated",
+    "PermissionDenied": "permission_denied",
+    "NotFound": "not_found",
+    "Http404": "not_found",
+    "MethodNotAllowed": "method_not_allowed",
+    "NotAcceptable": "not_acceptable",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "Throttled": "throttled",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict):
+    """DRF's exception handler: every error as ``error_body``, never a traceback."""
+    import logging
+
+    from django.core.exceptions import PermissionDenied, RequestDataTooBig
+    from django.http import Http404
+    from rest_framework import exceptions
+    from rest_framework.response import Response
+
+    if isinstance(exc, ServiceError):
+        channel = getattr(exc, "channel", None)
+        return Response(
+            error_body(exc.code, exc.message, channel=channel, details=exc.details),
+            status=exc.http_status,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("request_too_large", "The request body is too large."), status=413
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.APIException):
+        code = DRF_CODES.get(type(exc).__name__, "error")
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait) + 1)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, exceptions.ValidationError):
+            return Response(
+                error_body(code, "The request is not valid.", errors=exc.detail), status=400
+            )
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    logging.getLogger("payments_project").exception("unexpected API error")
+    return Response(error_body("internal_error", "Something went wrong on our side."), status=500)

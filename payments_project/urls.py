@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
 
+from orders import api
 from orders import views as order_views
 from payments import views as payment_views
 from payments_project import views
@@ -9,7 +12,15 @@ admin.site.site_header = "Course payments"
 admin.site.site_title = "Course payments"
 admin.site.index_title = "Orders, payments and refunds"
 
+router = DefaultRouter(trailing_slash=True)
+router.register("products", api.ProductViewSet, basename="product")
+router.register("orders", api.OrderViewSet, basename="order")
+router.register("refunds", api.RefundViewSet, basename="refund")
+
 urlpatterns = [
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", order_views.shop, name="shop"),
     path("buy/<str:product_bid>/", order_views.buy, name="shop-buy"),
     path("orders/<str:order_bid>/", order_views.order_detail, name="shop-order"),

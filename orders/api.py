@@ -1,0 +1,190 @@
+"""The public API: products, orders (pay, sync, cancel) and refunds.
+
+Views validate input with serializers and call services; they never touch a provider.
+Errors answer with ``payments_project.errors.error_body``.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from orders import selectors, services
+from orders.models import Order, OrderStatus, Product
+from orders.serializers import (
+    OrderCreateSerializer,
+    OrderSerializer,
+    PayResultSerializer,
+    PaySerializer,
+    ProductSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+)
+from payments.money import to_major
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-id"
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class ProductPermission(permissions.DjangoModelPermissionsOrAnonReadOnly):
+    """Anyone may list products; staff with the model permission may add or change."""
+
+
+class ProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ProductSerializer
+    permission_classes = [ProductPermission]
+    lookup_field = "product_bid"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        if self.request.user.has_perm("orders.change_product"):
+            return Product.objects.order_by("name", "id")
+        return selectors.products_on_sale()
+
+
+class OrderFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(
+        choices=[(s.label, s.label) for s in OrderStatus], method="filter_status"
+    )
+    payment_channel = filters.CharFilter()
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Order
+        fields = ["status", "payment_channel", "created_after", "created_before"]
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status={s.label: s.value for s in OrderStatus}[value])
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OrderSerializer
+    lookup_field = "order_bid"
+    pagination_class = NewestFirst
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = OrderFilter
+    throttle_classes = [ScopedRateThrottle]
+
+    def get_queryset(self):
+        return selectors.orders_visible_to(self.request.user)
+
+    def get_throttles(self):
+        self.throttle_scope = {"create": "orders", "pay": "payments"}.get(self.action, "")
+        return super().get_throttles() if self.throttle_scope else []
+
+    def _order(self) -> Order:
+        return get_object_or_404(self.get_queryset(), order_bid=self.kwargs["order_bid"])
+
+    def _answer(self, order: Order, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=order.pk)
+        return Response(OrderSerializer(fresh).data, status=status_code)
+
+    @extend_schema(
+        request=OrderCreateSerializer,
+        responses={201: OrderSerializer, 200: OpenApiResponse(OrderSerializer, "reused")},
+    )
+    def create(self, request):
+        data = OrderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, created = services.order_create(
+            user_bid=selectors.user_bid_for(request.user),
+            product_bid=data.validated_data["product"],
+            channel=data.validated_data.get("payment_channel") or None,
+            actor=request.user,
+        )
+        return self._answer(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=PaySerializer, responses={201: PayResultSerializer})
+    @action(detail=True, methods=["post"])
+    def pay(self, request, order_bid=None):
+        order = self._order()
+        data = PaySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        started = services.payment_start(
+            order=order,
+            channel=values.get("payment_channel") or None,
+            method=values.get("method") or None,
+            client_ip=request.META.get("REMOTE_ADDR", "127.0.0.1"),
+            success_url=values.get("success_url", ""),
+            cancel_url=values.get("cancel_url", ""),
+            open_id=values.get("open_id", ""),
+            actor=request.user,
+        )
+        attempt = started.attempt
+        payment = {
+            "payment_channel": started.channel,
+            "method": started.method,
+            "attempt_bid": attempt.attempt_bid,
+            "amount": str(to_major(attempt.amount, attempt.currency_code)),
+            "currency": attempt.currency_code,
+            **started.client_data,
+        }
+        fresh = self.get_queryset().get(pk=order.pk)
+        return Response(
+            {"order": OrderSerializer(fresh).data, "payment": payment},
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, order_bid=None):
+        order = services.payment_sync(order=self._order(), source="api")
+        return self._answer(order)
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, order_bid=None):
+        order = services.order_cancel(order=self._order(), actor=request.user, source="api")
+        return self._answer(order)
+
+
+class RefundPermission(permissions.IsAuthenticated):
+    """Everyone signed in reads their own; creating needs orders.add_refund."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        return view.action != "create" or request.user.has_perm("orders.add_refund")
+
+
+class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = RefundSerializer
+    permission_classes = [RefundPermission]
+    lookup_field = "refund_bid"
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        return selectors.refunds_visible_to(self.request.user)
+
+    @extend_schema(request=RefundCreateSerializer, responses={201: RefundSerializer})
+    def create(self, request):
+        data = RefundCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        order = get_object_or_404(Order.objects.live(), order_bid=values["order"])
+        refund = services.refund_request(
+            order=order,
+            amount=values.get("amount"),
+            reason=values["reason"],
+            actor=request.user,
+            source=f"api:{request.user.get_username()}",
+        )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
