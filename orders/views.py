@@ -1,11 +1,19 @@
-"""A small server-rendered shop for trying the service: products, buy, pay."""
+"""A small server-rendered shop for trying the service: products, buy, pay, check."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from orders import selectors, services
@@ -13,11 +21,53 @@ from orders.models import Order, OrderStatus
 from payments import registry
 from payments_project.errors import ServiceError
 
+PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
+
+
+def qr_svg(url: str) -> str:
+    """The QR code of ``url`` as an inline SVG element (made here, no image service)."""
+    return segno.make(url, error="m", micro=False).svg_inline(
+        scale=5, title="QR code to pay", svgclass="qr"
+    )
+
+
+def payment_choices() -> list[tuple[str, str]]:
+    """``channel:method`` of every enabled channel, with a label, for the buy form."""
+    choices = []
+    for channel in registry.enabled_channels():
+        try:
+            methods = registry.get_provider(channel).methods
+        except (ServiceError, ImproperlyConfigured):  # a misconfigured channel offers none
+            continue
+        choices += [(f"{channel}:{method}", f"{channel} · {method}") for method in methods]
+    return choices
+
+
+def _message(request: HttpRequest, exc: ServiceError) -> None:
+    messages.error(request, f"{exc.message} ({exc.code})")
+
+
+def _own_order(request: HttpRequest, order_bid: str) -> Order:
+    return get_object_or_404(
+        Order.objects.live(), order_bid=order_bid, user_bid=selectors.user_bid_for(request.user)
+    )
+
+
+def _latest_attempt(order: Order) -> Any:
+    """The order's newest attempt on its channel, if any (read only: no provider call)."""
+    if not order.payment_channel:
+        return None
+    try:
+        model = registry.get_provider_any(order.payment_channel).attempt_model
+    except ServiceError:
+        return None
+    return model.objects.filter(order_bid=order.order_bid).order_by("-id").first()
+
 
 def shop(request: HttpRequest) -> HttpResponse:
     context = {
         "products": selectors.products_on_sale(),
-        "channels": registry.enabled_channels(),
+        "choices": payment_choices(),
         "orders": selectors.orders_for_user(request.user)[:20]
         if request.user.is_authenticated
         else [],
@@ -34,25 +84,74 @@ def buy(request: HttpRequest, product_bid: str) -> HttpResponse:
             product_bid=product_bid,
             actor=request.user,
         )
-        if order.status == OrderStatus.PAID:  # a free product is paid at once
-            return redirect("shop-order", order_bid=order.order_bid)
+    except ServiceError as exc:
+        _message(request, exc)
+        return redirect("shop")
+    if order.status == OrderStatus.PAID:  # a free product is paid at once
+        return redirect("shop-order", order_bid=order.order_bid)
+    # Where the payer comes back to: this order's page, on the host of this request
+    # (Stripe accepts it only on ALLOWED_HOSTS).
+    order_url = request.build_absolute_uri(reverse("shop-order", args=[order.order_bid]))
+    try:
         started = services.payment_start(
             order=order,
-            channel=request.POST.get("channel") or None,
+            channel=request.POST.get("payment") or request.POST.get("channel") or None,
             client_ip=request.META.get("REMOTE_ADDR", "127.0.0.1"),
+            success_url=order_url,
+            cancel_url=order_url,
             actor=request.user,
         )
     except ServiceError as exc:
-        messages.error(request, f"{exc.message} ({exc.code})")
-        return redirect("shop")
-    if "confirm_url" in started.client_data:
-        return redirect(started.client_data["confirm_url"])
-    return render(request, "orders/pay.html", {"started": started})
+        _message(request, exc)
+        return redirect("shop-order", order_bid=order.order_bid)
+    data = started.client_data
+    if started.order.status == OrderStatus.PAID:
+        return redirect("shop-order", order_bid=order.order_bid)
+    if data.get("confirm_url"):
+        return redirect(data["confirm_url"])
+    if data.get("checkout_url"):
+        return redirect(data["checkout_url"])
+    context: dict[str, Any] = {
+        "started": started,
+        "order": started.order,
+        "attempt": started.attempt,
+    }
+    if data.get("client_secret"):
+        context["stripe_js_url"] = settings.STRIPE_JS_URL
+        context["stripe_options"] = {
+            "publishableKey": data.get("publishable_key", ""),
+            "clientSecret": data["client_secret"],
+            "returnUrl": order_url,
+        }
+        return render(request, "payments/stripe_payment.html", context)
+    if data.get("qr_url"):
+        context["qr_svg"] = mark_safe(qr_svg(data["qr_url"]))  # noqa: S308 - segno's own SVG
+        context["qr_url"] = data["qr_url"]
+        return render(request, "payments/pingxx_qr.html", context)
+    context["credential_json"] = json.dumps(data.get("credential", data), indent=2, sort_keys=True)
+    return render(request, "payments/credential.html", context)
 
 
 @login_required
 def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
-    order = get_object_or_404(
-        Order.objects.live(), order_bid=order_bid, user_bid=selectors.user_bid_for(request.user)
-    )
-    return render(request, "orders/order.html", {"order": order})
+    order = _own_order(request, order_bid)
+    context = {
+        "order": order,
+        "attempt": _latest_attempt(order),
+        "can_sync": bool(order.payment_channel) and order.status in PAYABLE,
+    }
+    return render(request, "orders/order.html", context)
+
+
+@login_required
+@require_POST
+def order_sync(request: HttpRequest, order_bid: str) -> HttpResponse:
+    """Ask the channel how the order's latest payment stands, then show the order."""
+    order = _own_order(request, order_bid)
+    try:
+        order = services.payment_sync(order=order)
+    except ServiceError as exc:
+        _message(request, exc)
+    else:
+        messages.info(request, f"Checked with {order.payment_channel}: {order.status_name}.")
+    return redirect("shop-order", order_bid=order.order_bid)

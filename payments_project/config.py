@@ -296,6 +296,14 @@ VARIABLES: tuple[Variable, ...] = (
         "stripe",
         "ISO 4217 currency (lower case) proposed for new products sold through Stripe.",
     ),
+    Variable(
+        "STRIPE_JS_URL",
+        STR,
+        "https://js.stripe.com/v3/",
+        "stripe",
+        "URL of Stripe.js, loaded by the checkout page's Payment Element; a local double "
+        "of Stripe can serve it for offline runs.",
+    ),
 )
 
 BY_NAME: dict[str, Variable] = {variable.name: variable for variable in VARIABLES}

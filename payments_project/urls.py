@@ -24,6 +24,7 @@ urlpatterns = [
     path("", order_views.shop, name="shop"),
     path("buy/<str:product_bid>/", order_views.buy, name="shop-buy"),
     path("orders/<str:order_bid>/", order_views.order_detail, name="shop-order"),
+    path("orders/<str:order_bid>/sync/", order_views.order_sync, name="shop-order-sync"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

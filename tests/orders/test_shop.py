@@ -1,12 +1,21 @@
 """A person buys a demo product with the sandbox channel, in the browser's steps."""
 
+import json
+import re
 from decimal import Decimal
 
 import pytest
+import segno
+import stripe
+from django.test import Client
 
+from orders import views
 from orders.models import Order, OrderStatus
-from payments.models import InboxStatus, SandboxAttempt, WebhookEvent
+from payments.models import InboxStatus, PingxxOrder, SandboxAttempt, WebhookEvent
+from payments.providers.pingxx import PingxxProvider
+from payments.providers.sandbox import SandboxProvider
 from tests.factories import ProductFactory, UserFactory
+from tests.payments.stripe_fakes import FakeStripe
 
 
 @pytest.fixture
@@ -54,3 +63,181 @@ def test_sandbox_pages_are_gone_without_the_sandbox(client, settings):
     assert (
         client.post("/webhooks/sandbox/", b"{}", content_type="application/json").status_code == 404
     )
+
+
+# ---- every channel through the page ----
+
+STRIPE_SECRET_KEY = "sk_test_" + "FakeStripeSecretKey0000000000"
+STRIPE_PUBLISHABLE_KEY = "pk_test_" + "FakeStripePublishableKey0000"
+STRIPE_JS_URL = "http://127.0.0.1:9/stripe-double/v3/"
+
+
+@pytest.fixture
+def pingxx_channel(pingxx_settings):
+    pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
+    pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
+    return pingxx_settings
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch):
+    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0)
+    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0)
+    with FakeStripe(secret_key=STRIPE_SECRET_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_channel(settings, fake_stripe):
+    settings.STRIPE_API_BASE = fake_stripe.base_url
+    settings.STRIPE_SECRET_KEY = STRIPE_SECRET_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY
+    settings.STRIPE_JS_URL = STRIPE_JS_URL
+    settings.STRIPE_CHECKOUT_SUCCESS_URL = ""
+    settings.STRIPE_CHECKOUT_CANCEL_URL = ""
+    settings.ALLOWED_HOSTS = ["testserver"]
+    settings.PAYMENT_CHANNELS_ENABLED = ["stripe"]
+    settings.DEFAULT_PAYMENT_CHANNEL = "stripe"
+    return settings
+
+
+@pytest.fixture
+def buyer(client):
+    user = UserFactory()
+    client.force_login(user)
+    return user
+
+
+@pytest.mark.django_db
+def test_the_select_lists_every_enabled_channel_and_method(client, buyer, pingxx_channel):
+    pingxx_channel.PAYMENT_CHANNELS_ENABLED = ["pingxx", "sandbox"]
+    ProductFactory()
+    page = client.get("/").content.decode()
+    options = re.findall(r'<option value="([^"]+)"', page)
+    assert options == [f"pingxx:{m}" for m in PingxxProvider.methods] + [
+        f"sandbox:{m}" for m in SandboxProvider.methods
+    ]
+    assert '<label for="payment-' in page
+
+
+@pytest.mark.django_db
+def test_pay_a_pingxx_qr_code_and_check_the_payment(client, buyer, pingxx_channel, pingxx_double):
+    product = ProductFactory(price=Decimal("19.90"), currency="cny")
+    page = client.post(f"/buy/{product.product_bid}/", {"payment": "pingxx:alipay_qr"})
+    assert page.status_code == 200
+    attempt = PingxxOrder.objects.get()
+    qr_url = pingxx_double.charges[attempt.charge_id]["credential"]["alipay_qr"]
+    html = page.content.decode()
+    assert views.qr_svg(qr_url) == segno.make(qr_url, error="m").svg_inline(
+        scale=5, title="QR code to pay", svgclass="qr"
+    )
+    assert views.qr_svg(qr_url) in html and "<svg" in html
+    assert "19.90 CNY" in html and "<img" not in html
+    assert 'name="csrfmiddlewaretoken"' in html
+
+    order = Order.objects.get()
+    checked = client.post(f"/orders/{order.order_bid}/sync/", follow=True)
+    assert b'id="order-status">unpaid<' in checked.content
+
+    pingxx_double.pay(attempt.charge_id)
+    checked = client.post(f"/orders/{order.order_bid}/sync/", follow=True)
+    assert b'id="order-status">paid<' in checked.content
+    assert attempt.attempt_bid.encode() in checked.content
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and order.paid_price == Decimal("19.90")
+
+
+@pytest.mark.django_db
+def test_other_pingxx_methods_show_the_credential(client, buyer, pingxx_channel, pingxx_double):
+    product = ProductFactory(price=Decimal("5.00"), currency="cny")
+    page = client.post(f"/buy/{product.product_bid}/", {"payment": "pingxx:alipay_pc_direct"})
+    assert page.status_code == 200, page.content
+    assert b'id="credential"' in page.content and b"<svg" not in page.content
+
+
+@pytest.mark.django_db
+def test_a_pingxx_outage_is_a_message_not_a_server_error(
+    client, buyer, pingxx_channel, pingxx_double
+):
+    product = ProductFactory(currency="cny")
+    pingxx_double.fail_next(500)
+    page = client.post(f"/buy/{product.product_bid}/", {"payment": "pingxx:alipay_qr"}, follow=True)
+    assert page.status_code == 200
+    messages = [str(m) for m in page.context["messages"]]
+    assert len(messages) == 1 and messages[0].endswith("(provider_unavailable)"), messages
+    assert b"(provider_unavailable)</li>" in page.content
+
+
+@pytest.mark.django_db
+def test_pay_with_the_stripe_payment_element(client, buyer, stripe_channel, fake_stripe):
+    product = ProductFactory(price=Decimal("12.00"), currency="usd")
+    page = client.post(f"/buy/{product.product_bid}/", {"payment": "stripe:payment_intent"})
+    assert page.status_code == 200, page.content
+    html = page.content.decode()
+    assert f'<script src="{STRIPE_JS_URL}"></script>' in html
+    options = json.loads(
+        re.search(r'<script id="stripe-options" type="application/json">(.*?)</script>', html)[1]
+    )
+    intent = next(iter(fake_stripe.payment_intents.values()))
+    order = Order.objects.get()
+    assert options == {
+        "publishableKey": STRIPE_PUBLISHABLE_KEY,
+        "clientSecret": intent["client_secret"],
+        "returnUrl": f"http://testserver/orders/{order.order_bid}/",
+    }
+    assert html.count(intent["client_secret"]) == 1  # only inside the JSON block
+    assert "stripe.confirmPayment" in html and 'id="payment-element"' in html
+
+    fake_stripe.succeed(intent["id"])
+    checked = client.post(f"/orders/{order.order_bid}/sync/", follow=True)
+    assert b'id="order-status">paid<' in checked.content
+
+
+@pytest.mark.django_db
+def test_stripe_checkout_redirects_to_the_checkout_page(client, buyer, stripe_channel, fake_stripe):
+    product = ProductFactory(price=Decimal("12.00"), currency="usd")
+    response = client.post(
+        f"/buy/{product.product_bid}/", {"payment": "stripe:checkout_session"}, secure=True
+    )
+    session = next(iter(fake_stripe.sessions.values()))
+    assert response.status_code == 302 and response["Location"] == session["url"]
+    order_url = f"https://testserver/orders/{Order.objects.get().order_bid}/"
+    assert session["success_url"] == session["cancel_url"] == order_url
+
+
+@pytest.mark.django_db
+def test_a_checkout_return_url_off_the_allowed_hosts_is_a_message(
+    client, buyer, stripe_channel, fake_stripe
+):
+    stripe_channel.ALLOWED_HOSTS = ["testserver", "*"]
+    product = ProductFactory(currency="usd")
+    response = client.post(
+        f"/buy/{product.product_bid}/",
+        {"payment": "stripe:checkout_session"},
+        secure=True,
+        headers={"host": "elsewhere.example"},
+        follow=True,
+    )
+    assert response.status_code == 200 and not fake_stripe.sessions
+    assert b"(payment_method_invalid)" in response.content
+
+
+@pytest.mark.django_db
+def test_only_the_owner_sees_or_checks_an_order(client, buyer, sandbox_only):
+    product = ProductFactory()
+    client.post(f"/buy/{product.product_bid}/", {"payment": "sandbox:confirm_page"})
+    order = Order.objects.get()
+    assert client.get(f"/orders/{order.order_bid}/").status_code == 200
+    client.force_login(UserFactory())
+    assert client.get(f"/orders/{order.order_bid}/").status_code == 404
+    assert client.post(f"/orders/{order.order_bid}/sync/").status_code == 404
+    assert client.get(f"/orders/{order.order_bid}/sync/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_posts_need_the_csrf_token(buyer, sandbox_only):
+    product = ProductFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(buyer)
+    assert client.post(f"/buy/{product.product_bid}/").status_code == 403
+    assert not Order.objects.exists()
