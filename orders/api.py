@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -27,6 +27,7 @@ from orders.serializers import (
     RefundSerializer,
 )
 from payments.money import to_major
+from payments_project.openapi import errors
 
 
 class NewestFirst(CursorPagination):
@@ -70,6 +71,7 @@ class OrderFilter(filters.FilterSet):
         model = Order
         fields = ["status", "payment_channel", "created_after", "created_before"]
 
+    @extend_schema_field({"type": "string", "enum": [s.label for s in OrderStatus]})
     def filter_status(self, queryset, name, value):
         return queryset.filter(status={s.label: s.value for s in OrderStatus}[value])
 
@@ -98,7 +100,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=OrderCreateSerializer,
-        responses={201: OrderSerializer, 200: OpenApiResponse(OrderSerializer, "reused")},
+        responses={
+            201: OrderSerializer,
+            200: OpenApiResponse(OrderSerializer, "reused"),
+            **errors(404, 409),
+        },
     )
     def create(self, request):
         data = OrderCreateSerializer(data=request.data)
@@ -111,7 +117,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
         return self._answer(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=PaySerializer, responses={201: PayResultSerializer})
+    @extend_schema(
+        request=PaySerializer, responses={201: PayResultSerializer, **errors(409, 502, 503)}
+    )
     @action(detail=True, methods=["post"])
     def pay(self, request, order_bid=None):
         order = self._order()
@@ -143,13 +151,13 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(request=None, responses={200: OrderSerializer})
+    @extend_schema(request=None, responses={200: OrderSerializer, **errors(409, 502, 503)})
     @action(detail=True, methods=["post"])
     def sync(self, request, order_bid=None):
         order = services.payment_sync(order=self._order(), source="api")
         return self._answer(order)
 
-    @extend_schema(request=None, responses={200: OrderSerializer})
+    @extend_schema(request=None, responses={200: OrderSerializer, **errors(409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, order_bid=None):
         order = services.order_cancel(order=self._order(), actor=request.user, source="api")
@@ -174,7 +182,10 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         return selectors.refunds_visible_to(self.request.user)
 
-    @extend_schema(request=RefundCreateSerializer, responses={201: RefundSerializer})
+    @extend_schema(
+        request=RefundCreateSerializer,
+        responses={201: RefundSerializer, **errors(404, 409, 502, 503)},
+    )
     def create(self, request):
         data = RefundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import Order, OrderStatus, Product, Refund
@@ -71,9 +72,11 @@ class OrderSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=[s.label for s in OrderStatus]))
     def get_status(self, order: Order) -> str:
         return OrderStatus(order.status).label
 
+    @extend_schema_field(serializers.DecimalField(**MONEY))
     def get_refundable_amount(self, order: Order) -> str:
         pending = getattr(order, "pending_refunds", None) or Decimal("0")
         refundable = order.paid_price - order.refunded_price - pending
@@ -143,5 +146,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 class RefundCreateSerializer(serializers.Serializer):
     order = serializers.CharField(max_length=36)
-    amount = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+    amount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, required=False, min_value=Decimal("0.01")
+    )
     reason = serializers.CharField(max_length=255)

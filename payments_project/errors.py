@@ -92,8 +92,11 @@ def api_exception_handler(exc: Exception, context: dict):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if isinstance(exc, exceptions.ValidationError):
+            errors = exc.detail
+            if not isinstance(errors, dict):  # raised outside a serializer: a bare list
+                errors = {"non_field_errors": errors}
             return Response(
-                error_body(code, "The request is not valid.", errors=exc.detail), status=400
+                error_body(code, "The request is not valid.", errors=errors), status=400
             )
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     logging.getLogger("payments_project").exception("unexpected API error")

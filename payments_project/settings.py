@@ -179,7 +179,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["payments_project.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "payments_project.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "payments_project.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "orders": ENV["API_THROTTLE_ORDERS"],

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    re_path(r"^api/", views.api_not_found),
     path("", order_views.shop, name="shop"),
     path("buy/<str:product_bid>/", order_views.buy, name="shop-buy"),
     path("orders/<str:order_bid>/", order_views.order_detail, name="shop-order"),

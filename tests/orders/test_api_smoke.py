@@ -72,3 +72,8 @@ def test_errors_have_a_stable_shape(sandbox):
     assert "product" in invalid.json()["errors"]
     unknown = client.post("/api/orders/", {"product": "nope"}, format="json")
     assert (unknown.status_code, unknown.json()["code"]) == (404, "product_not_found")
+
+
+def test_an_unknown_api_path_answers_json():
+    response = APIClient().get("/api/nothing-here/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
