@@ -33,3 +33,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def _fail_without_mariadb():
     pytest.fail("this test needs MariaDB/MySQL and CI must provide it")
+
+
+@pytest.fixture
+def sandbox_channel(settings):
+    """The sandbox as the only, default, channel (it needs DEBUG)."""
+    settings.DEBUG = True
+    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
+    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
+    return settings

@@ -11,14 +11,7 @@ from tests.factories import ProductFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sandbox(settings):
-    settings.DEBUG = True
-    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
-    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
-
-
-def test_buy_pay_and_see_the_order(sandbox):
+def test_buy_pay_and_see_the_order(sandbox_channel):
     product = ProductFactory(price=Decimal("19.90"))
     user = UserFactory()
     client = APIClient()
@@ -60,7 +53,7 @@ def test_buy_pay_and_see_the_order(sandbox):
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
 
-def test_errors_have_a_stable_shape(sandbox):
+def test_errors_have_a_stable_shape(sandbox_channel):
     client = APIClient()
     assert client.post("/api/orders/", {}, format="json").json()["code"] in (
         "not_authenticated", "authentication_failed"

@@ -21,17 +21,10 @@ from tests.threads import run_together
 pytestmark = [
     pytest.mark.mariadb,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("sandbox_only"),
+    pytest.mark.usefixtures("sandbox_channel"),
 ]
 
 THREADS = 20
-
-
-@pytest.fixture
-def sandbox_only(settings):
-    settings.DEBUG = True
-    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
-    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
 
 
 def paid_order(price="19.90"):

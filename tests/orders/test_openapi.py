@@ -36,13 +36,6 @@ pytestmark = pytest.mark.django_db
 ERROR_STATUSES = {"400", "401", "403", "404", "409", "413", "415", "429", "502", "503"}
 
 
-@pytest.fixture
-def sandbox(settings):
-    settings.DEBUG = True
-    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
-    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
-
-
 def the_schema() -> dict:
     return APIClient().get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
@@ -134,7 +127,7 @@ def test_swagger_ui_loads_its_assets_from_this_service(client):
 
 
 @pytest.fixture(params=["customer", "clerk"])
-def seeded(request, sandbox):
+def seeded(request, sandbox_channel):
     """A user with a token, a partly refunded purchase and an unpaid order; a clerk
     also holds the permissions to add refunds and to add and change products."""
     cache.clear()  # no throttle history from earlier tests

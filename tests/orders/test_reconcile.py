@@ -14,13 +14,7 @@ from payments.providers.base import ProviderUnavailable
 from payments.providers.sandbox import SandboxProvider
 from tests.factories import ProductFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_only")]
-
-
-@pytest.fixture
-def sandbox_only(settings):
-    settings.DEBUG = True
-    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_channel")]
 
 
 def age(model, **filters):

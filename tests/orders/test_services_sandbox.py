@@ -18,14 +18,7 @@ from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookE
 from payments.services import webhook_receive
 from tests.factories import ProductFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_only")]
-
-
-@pytest.fixture
-def sandbox_only(settings):
-    settings.DEBUG = True
-    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
-    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_channel")]
 
 
 def confirm(attempt_bid, *, succeeded=True):

@@ -58,3 +58,11 @@ def pingxx_settings(settings, pingxx_keys: PingxxKeys, pingxx_double: PingxxDoub
 @pytest.fixture
 def pingxx(pingxx_settings) -> PingxxProvider:
     return PingxxProvider()
+
+
+@pytest.fixture
+def pingxx_channel(pingxx_settings):
+    """Ping++, pointed at the double, as the only and default channel."""
+    pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
+    pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
+    return pingxx_settings

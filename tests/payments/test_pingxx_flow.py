@@ -16,13 +16,6 @@ from tests.threads import run_together
 URL = "/webhooks/pingxx/"
 
 
-@pytest.fixture
-def channel(pingxx_settings):
-    pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
-    pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
-    return pingxx_settings
-
-
 def deliver(client, double, event, *, key=None, signature=None, body=None):
     signed_body, signed = double.sign_event(event, key=key)
     return client.post(
@@ -41,7 +34,7 @@ def unpaid_order(price="19.90"):
 
 
 @pytest.mark.django_db
-def test_pay_through_pingxx_and_refund_in_two_parts(client, channel, pingxx_double):
+def test_pay_through_pingxx_and_refund_in_two_parts(client, pingxx_channel, pingxx_double):
     order, attempt, started = unpaid_order()
     assert started.client_data["qr_url"].startswith("https://qr.alipay.com/")
     charge = pingxx_double.charges[attempt.charge_id]
@@ -90,7 +83,7 @@ def test_pay_through_pingxx_and_refund_in_two_parts(client, channel, pingxx_doub
 
 
 @pytest.mark.django_db
-def test_a_refund_whose_answer_was_lost_is_found_not_repeated(channel, pingxx_double):
+def test_a_refund_whose_answer_was_lost_is_found_not_repeated(pingxx_channel, pingxx_double):
     order, attempt, _ = unpaid_order("10.00")
     pingxx_double.pay(attempt.charge_id)
     services.payment_sync(order=order)
@@ -112,7 +105,7 @@ def test_a_refund_whose_answer_was_lost_is_found_not_repeated(channel, pingxx_do
 
 
 @pytest.mark.django_db
-def test_reconciliation_finds_a_payment_ping_never_reported(channel, pingxx_double):
+def test_reconciliation_finds_a_payment_ping_never_reported(pingxx_channel, pingxx_double):
     order, attempt, _ = unpaid_order()
     pingxx_double.pay(attempt.charge_id)
     PingxxOrder.objects.filter(pk=attempt.pk).update(
@@ -128,7 +121,7 @@ def test_reconciliation_finds_a_payment_ping_never_reported(channel, pingxx_doub
 
 
 @pytest.fixture
-def paid_charge(db, channel, pingxx_double):
+def paid_charge(db, pingxx_channel, pingxx_double):
     order, attempt, _ = unpaid_order()
     pingxx_double.pay(attempt.charge_id)
     return order, attempt
@@ -259,7 +252,7 @@ def test_other_app_or_mode_is_refused(client, paid_charge, pingxx_double, field,
 
 
 @pytest.mark.django_db
-def test_unknown_charge_is_kept_and_answered_5xx_for_a_retry(client, channel, pingxx_double):
+def test_unknown_charge_is_kept_and_answered_5xx_for_a_retry(client, pingxx_channel, pingxx_double):
     _, attempt, _ = unpaid_order()
     pingxx_double.pay(attempt.charge_id)
     event = pingxx_double.charge_succeeded_event(attempt.charge_id)
@@ -293,7 +286,7 @@ def test_without_a_public_key_every_delivery_is_refused(
 
 @pytest.mark.mariadb
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_pingxx_refunds_never_exceed_what_was_paid(channel, pingxx_double):
+def test_concurrent_pingxx_refunds_never_exceed_what_was_paid(pingxx_channel, pingxx_double):
     order, attempt, _ = unpaid_order("19.90")
     pingxx_double.pay(attempt.charge_id)
     services.payment_sync(order=order)
@@ -310,7 +303,7 @@ def test_concurrent_pingxx_refunds_never_exceed_what_was_paid(channel, pingxx_do
 
 @pytest.mark.mariadb
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_pingxx_deliveries_apply_once(client, channel, pingxx_double):
+def test_concurrent_pingxx_deliveries_apply_once(client, pingxx_channel, pingxx_double):
     from django.test import Client
 
     order, attempt, _ = unpaid_order()
@@ -329,7 +322,7 @@ def test_concurrent_pingxx_deliveries_apply_once(client, channel, pingxx_double)
 
 @pytest.mark.mariadb
 @pytest.mark.django_db(transaction=True)
-def test_refund_succeeded_before_charge_succeeded_converges(client, channel, pingxx_double):
+def test_refund_succeeded_before_charge_succeeded_converges(client, pingxx_channel, pingxx_double):
     order, attempt, _ = unpaid_order("10.00")
     pingxx_double.pay(attempt.charge_id)
     # A refund made on Ping++'s dashboard; its event outruns the charge's.

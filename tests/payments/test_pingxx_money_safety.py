@@ -19,13 +19,6 @@ pytestmark = pytest.mark.django_db
 URL = "/webhooks/pingxx/"
 
 
-@pytest.fixture
-def channel(pingxx_settings):
-    pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
-    pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
-    return pingxx_settings
-
-
 def deliver(client, double, event):
     body, signature = double.sign_event(event)
     return client.post(
@@ -50,7 +43,9 @@ def make_old(refund):
     Refund.objects.filter(pk=refund.pk).update(created_at=long_ago, submitted_at=long_ago)
 
 
-def test_an_unreadable_refund_answer_leaves_the_refund_pending_not_failed(channel, pingxx_double):
+def test_an_unreadable_refund_answer_leaves_the_refund_pending_not_failed(
+    pingxx_channel, pingxx_double
+):
     order, _ = paid_order(pingxx_double)
     pingxx_double.fail_next(200, body=b"<html>not json</html>")
     with pytest.raises(ProviderBadResponse):
@@ -66,7 +61,7 @@ def test_an_unreadable_refund_answer_leaves_the_refund_pending_not_failed(channe
     assert refund.status == RefundStatus.SUCCEEDED
 
 
-def test_a_rate_limited_lookup_leaves_the_refund_pending(channel, pingxx_double):
+def test_a_rate_limited_lookup_leaves_the_refund_pending(pingxx_channel, pingxx_double):
     order, _ = paid_order(pingxx_double)
     pingxx_double.fail_next(502)
     with pytest.raises(ProviderUnavailable):
@@ -81,7 +76,7 @@ def test_a_rate_limited_lookup_leaves_the_refund_pending(channel, pingxx_double)
     assert pingxx_double.refunds == {}
 
 
-def test_only_one_process_sends_a_refund_at_a_time(channel, pingxx_double):
+def test_only_one_process_sends_a_refund_at_a_time(pingxx_channel, pingxx_double):
     order, attempt = paid_order(pingxx_double)
     pingxx_double.fail_next(502)
     with pytest.raises(ProviderUnavailable):
@@ -95,7 +90,7 @@ def test_only_one_process_sends_a_refund_at_a_time(channel, pingxx_double):
 
 
 def test_a_second_payment_is_refunded_automatically_and_kept_out_of_the_totals(
-    client, channel, pingxx_double, django_capture_on_commit_callbacks
+    client, pingxx_channel, pingxx_double, django_capture_on_commit_callbacks
 ):
     product = ProductFactory(price=Decimal("19.90"))
     order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
@@ -126,7 +121,7 @@ def test_a_second_payment_is_refunded_automatically_and_kept_out_of_the_totals(
 
 
 def test_a_refund_event_for_a_fully_refunded_order_is_recorded_not_retried(
-    client, channel, pingxx_double
+    client, pingxx_channel, pingxx_double
 ):
     order, attempt = paid_order(pingxx_double, "10.00")
     services.refund_request(order=order, reason="all")
@@ -143,7 +138,9 @@ def test_a_refund_event_for_a_fully_refunded_order_is_recorded_not_retried(
     assert order.refunded_price == Decimal("10.00")
 
 
-def test_a_failed_refund_made_at_the_provider_changes_nothing(client, channel, pingxx_double):
+def test_a_failed_refund_made_at_the_provider_changes_nothing(
+    client, pingxx_channel, pingxx_double
+):
     order, attempt = paid_order(pingxx_double)
     pingxx_double.refund_status = "failed"
     made = pingxx_double._create_refund(pingxx_double.charges[attempt.charge_id], {"amount": 500})
@@ -154,7 +151,7 @@ def test_a_failed_refund_made_at_the_provider_changes_nothing(client, channel, p
 
 
 def test_an_order_with_attempts_keeps_its_price_when_the_product_is_repriced(
-    channel, pingxx_double
+    pingxx_channel, pingxx_double
 ):
     product = ProductFactory(price=Decimal("19.90"))
     order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
@@ -172,7 +169,7 @@ def test_an_order_with_attempts_keeps_its_price_when_the_product_is_repriced(
     assert order.status == OrderStatus.PAID and order.paid_price == Decimal("19.90")
 
 
-def test_three_decimal_currencies_are_refused_not_rounded(channel):
+def test_three_decimal_currencies_are_refused_not_rounded(pingxx_channel):
     product = ProductFactory.build(price=Decimal("1.250"), currency="kwd")
     with pytest.raises(ValidationError):
         product.full_clean()
