@@ -1,16 +1,37 @@
-"""Admin for products (editable), orders and refunds (read-only).
+"""Admin for products (editable), orders and refunds (read-only), and the support
+console: refunds (with approval above a threshold), sync, retry, mark paid by hand and
+a dashboard.
 
-Orders and refunds change only through the services, which check transitions, lock
-rows and write audit events; here support staff look them up.
+Orders and refunds change only through the services (orders.services and
+orders.support), which check transitions, lock rows and write audit events; every
+console action also leaves an admin log entry.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from orders.models import Order, OrderEvent, Product, Refund
+from orders import dashboard, services, support
+from orders.errors import RefundExceedsRefundable
+from orders.models import (
+    ApprovalStatus,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundApproval,
+)
 from payments.models import PingxxOrder, SandboxAttempt, StripeOrder, WebhookEvent
 from payments_project.admin_utils import (
     EMPTY,
@@ -28,6 +49,7 @@ from payments_project.admin_utils import (
     money,
     pretty_json,
 )
+from payments_project.errors import ServiceError
 
 # Attempts shown on an order's page; the rest are one click away in the attempts list.
 ATTEMPTS_SHOWN = 20
@@ -110,7 +132,7 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
     verbose_name = "history event"
     verbose_name_plural = "history"
-    fields = ("created_at", "kind", "from_status", "to_status", "message", "source", "actor")
+    fields = ("created_at", "kind", "status_change", "message", "who")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -119,9 +141,233 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
 
+    @admin.display(description="status")
+    def status_change(self, event: OrderEvent) -> str:
+        if event.to_status is None:
+            return EMPTY
+        before = OrderStatus(event.from_status).label if event.from_status else EMPTY
+        return f"{before} -> {OrderStatus(event.to_status).label}"
+
+    @admin.display(description="who")
+    def who(self, event: OrderEvent) -> str:
+        """The staff user or customer, and what acted (admin, api, channel:event id)."""
+        actor = event.actor.get_username() if event.actor_id else ""
+        return " / ".join(part for part in (actor, event.source) if part) or EMPTY
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text="In major units of the order's currency; by default all that is refundable.",
+    )
+    reason = forms.CharField(max_length=255, help_text="Kept with the refund and in the history.")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=400, help_text="Kept in the order's history.")
+
+
+class SupportConsoleMixin:
+    """The order admin's console: refund form, mark paid, sync, dashboard."""
+
+    change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
+    actions = ("refund_selected", "sync_selected", "mark_paid_selected")
+
+    # ---- permissions ----
+
+    def has_refund_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.add_refund")
+
+    def has_manage_permission(self, request, obj=None) -> bool:
+        """Sync and mark paid by hand: staff allowed to change orders."""
+        return request.user.has_perm("orders.change_order")
+
+    def _require(self, allowed: bool) -> None:
+        if not allowed:
+            raise PermissionDenied
+
+    # ---- urls ----
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("dashboard/", view(self.dashboard_view), name="orders_order_dashboard"),
+            path("<path:object_id>/refund/", view(self.refund_view), name="orders_order_refund"),
+            path(
+                "<path:object_id>/mark-paid/",
+                view(self.mark_paid_view),
+                name="orders_order_mark_paid",
+            ),
+            path("<path:object_id>/sync/", view(self.sync_view), name="orders_order_sync"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_refund": self.has_refund_permission(request),
+            "can_manage": self.has_manage_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "dashboard_url": _url("dashboard")}
+        return super().changelist_view(request, extra_context)
+
+    # ---- views ----
+
+    def _order_page(self, order: Order):
+        return HttpResponseRedirect(admin_change_url(Order, order.pk))
+
+    def _render(self, request, order: Order | None, template: str, **context):
+        return TemplateResponse(
+            request,
+            f"admin/orders/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "order": order,
+                "order_url": admin_change_url(Order, order.pk) if order else "",
+                **context,
+            },
+        )
+
+    def refund_view(self, request, object_id):
+        self._require(self.has_refund_permission(request))
+        order = get_object_or_404(Order, pk=object_id)
+        refundable = services.order_refundable_now(order)
+        if request.method != "POST":
+            form = RefundForm(initial={"amount": refundable})
+            return self._refund_page(request, order, form, refundable)
+        form = RefundForm(request.POST)
+        if not form.is_valid():
+            return self._refund_page(request, order, form, refundable)
+        amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
+        if "confirm" not in request.POST:
+            return self._refund_page(request, order, form, refundable, confirm=True)
+        try:
+            result = support.refund_request_staff(
+                order=order, amount=amount, reason=reason, actor=request.user
+            )
+        except RefundExceedsRefundable as exc:
+            form.add_error("amount", exc.message)
+            return self._refund_page(request, order, form, services.order_refundable_now(order))
+        except ServiceError as exc:
+            self.log_change(request, order, f"Refund of {amount} failed: {exc.message}")
+            self.message_user(request, f"Refund not made: {exc.message}", messages.ERROR)
+            return self._order_page(order)
+        if isinstance(result, RefundApproval):
+            message = (
+                f"Refund of {amount} {order.currency.upper()} awaits a second staff "
+                f"member's approval (approval {result.pk})."
+            )
+        else:
+            message = f"Refund {result.refund_bid} of {amount} {order.currency.upper()}: " + (
+                result.status
+            )
+        self.log_change(request, order, message)
+        self.message_user(request, message, messages.SUCCESS)
+        return self._order_page(order)
+
+    def _refund_page(self, request, order, form, refundable, *, confirm=False):
+        amount = form.cleaned_data.get("amount") if confirm else None
+        return self._render(
+            request,
+            order,
+            "refund_form.html",
+            title=f"Refund order {order.order_bid}",
+            form=form,
+            confirm=confirm,
+            refundable=money(refundable, order.currency),
+            amount=money(amount, order.currency) if amount is not None else "",
+            needs_approval=confirm and support.needs_approval(amount),
+            threshold=support.approval_threshold(),
+        )
+
+    def mark_paid_view(self, request, object_id):
+        self._require(self.has_manage_permission(request))
+        order = get_object_or_404(Order, pk=object_id)
+        form = ReasonForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                support.order_mark_paid_by_hand(
+                    order=order, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except ServiceError as exc:
+                self.message_user(request, f"Not marked paid: {exc.message}", messages.ERROR)
+                return self._order_page(order)
+            message = f"Marked paid by hand: {form.cleaned_data['reason']}"
+            self.log_change(request, order, message)
+            self.message_user(request, message, messages.SUCCESS)
+            return self._order_page(order)
+        return self._render(
+            request,
+            order,
+            "mark_paid_form.html",
+            title=f"Mark order {order.order_bid} paid by hand",
+            form=form,
+            payable=money(order.payable_price, order.currency),
+        )
+
+    def sync_view(self, request, object_id):
+        self._require(self.has_manage_permission(request))
+        order = get_object_or_404(Order, pk=object_id)
+        if request.method == "POST":
+            self._sync(request, order)
+        return self._order_page(order)
+
+    def _sync(self, request, order: Order) -> None:
+        try:
+            synced = support.order_sync_staff(order=order, actor=request.user)
+        except ServiceError as exc:
+            self.log_change(request, order, f"Sync failed: {exc.message}")
+            self.message_user(
+                request, f"Order {order.order_bid}: sync failed: {exc.message}", messages.ERROR
+            )
+            return
+        message = f"Synced with the provider: {synced.status_name}"
+        self.log_change(request, order, message)
+        self.message_user(request, f"Order {order.order_bid}: {message}", messages.SUCCESS)
+
+    def dashboard_view(self, request):
+        self._require(self.has_view_permission(request))
+        report = dashboard.build(request.GET)
+        return self._render(request, None, "dashboard.html", title="Payments dashboard", **report)
+
+    # ---- list actions ----
+
+    @admin.action(description="Refund the selected order", permissions=["refund"])
+    def refund_selected(self, request, queryset):
+        return self._one_order_form(request, queryset, "refund")
+
+    @admin.action(description="Mark the selected order paid by hand", permissions=["manage"])
+    def mark_paid_selected(self, request, queryset):
+        return self._one_order_form(request, queryset, "mark_paid")
+
+    @admin.action(
+        description="Sync the selected orders with their provider", permissions=["manage"]
+    )
+    def sync_selected(self, request, queryset):
+        for order in queryset[:50]:
+            self._sync(request, order)
+
+    def _one_order_form(self, request, queryset, name: str):
+        orders = list(queryset[:2])
+        if len(orders) != 1:
+            self.message_user(request, "Select exactly one order.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(_url(name, orders[0].pk))
+
+
+def _url(name: str, *args) -> str:
+    return reverse(f"admin:orders_order_{name}", args=args)
+
 
 @admin.register(Order)
-class OrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "order_bid",
         "user_bid",
@@ -326,6 +572,94 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="raw provider refund")
     def raw_pretty(self, refund: Refund) -> str:
         return pretty_json(refund.raw)
+
+    actions = ("retry_selected",)
+
+    def has_refund_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.add_refund")
+
+    @admin.action(
+        description="Retry the selected failed or pending refunds", permissions=["refund"]
+    )
+    def retry_selected(self, request, queryset):
+        for refund in queryset.select_related("order")[:50]:
+            try:
+                result = support.refund_retry(refund=refund, actor=request.user)
+            except ServiceError as exc:
+                self.log_change(request, refund, f"Retry failed: {exc.message}")
+                self.message_user(
+                    request, f"Refund {refund.refund_bid}: {exc.message}", messages.ERROR
+                )
+                continue
+            message = f"Retried as {result.refund_bid}: {result.status}"
+            self.log_change(request, refund, message)
+            self.message_user(request, f"Refund {refund.refund_bid}: {message}", messages.SUCCESS)
+
+
+@admin.register(RefundApproval)
+class RefundApprovalAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds above the threshold, approved or rejected by a second staff member."""
+
+    list_display = (
+        "pk",
+        "order_link",
+        "amount_display",
+        "status",
+        "reason",
+        "requested_by",
+        "decided_by",
+        "created_at",
+        "refund",
+    )
+    list_select_related = ("order", "requested_by", "decided_by", "refund")
+    list_filter = ("status",)
+    search_fields = ("=order__order_bid",)
+    ordering = ("-id",)
+    sortable_by = ()
+    fields = (*list_display[1:], "decided_at", "note")
+    readonly_fields = ("order_link", "amount_display")
+    actions = ("approve_selected", "reject_selected")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_refund_permission(request)
+
+    def has_refund_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.add_refund")
+
+    @admin.display(description="order")
+    def order_link(self, approval: RefundApproval) -> str:
+        return link(admin_change_url(Order, approval.order_id), approval.order.order_bid)
+
+    @admin.display(description="amount")
+    def amount_display(self, approval: RefundApproval) -> str:
+        return money(approval.amount, approval.currency)
+
+    @admin.action(description="Approve the selected refunds", permissions=["refund"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject the selected refunds", permissions=["refund"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+    def _decide(self, request, queryset, *, approve: bool) -> None:
+        awaiting = queryset.filter(status=ApprovalStatus.AWAITING).select_related("order")
+        for approval in awaiting[:50]:
+            try:
+                if approve:
+                    refund = support.refund_approve(approval=approval, actor=request.user)
+                    message = f"Approved: refund {refund.refund_bid} {refund.status}"
+                else:
+                    support.refund_reject(approval=approval, actor=request.user)
+                    message = "Rejected"
+            except ServiceError as exc:
+                message = f"{'Approval' if approve else 'Rejection'} failed: {exc.message}"
+                self.log_change(request, approval, message)
+                self.message_user(request, f"{approval}: {exc.message}", messages.ERROR)
+                continue
+            self.log_change(request, approval, message)
+            self.log_change(request, approval.order, f"{approval}: {message}")
+            self.message_user(request, f"{approval}: {message}", messages.SUCCESS)
 
 
 def _attempts_table(model, order: Order) -> str:

@@ -313,3 +313,72 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind} {self.message}"
+
+
+class ApprovalStatus(models.TextChoices):
+    AWAITING = "awaiting", "awaiting approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    FAILED = "failed", "approved, refund refused"
+
+
+class RefundApproval(models.Model):
+    """A staff refund above the approval threshold, held until a second staff member
+    approves it (then it is requested as any refund) or rejects it. No provider call
+    happens before approval; while awaiting, its amount counts against what the
+    support console lets anyone else refund."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="refund_approvals", db_comment="Order"
+    )
+    amount = models.DecimalField(
+        max_digits=10, decimal_places=2, db_comment="Requested amount in major units"
+    )
+    currency = models.CharField(max_length=3, db_comment="ISO 4217 currency, lower case")
+    reason = models.CharField(max_length=255, db_comment="Why the refund is asked for")
+    status = models.CharField(
+        max_length=16,
+        choices=ApprovalStatus.choices,
+        default=ApprovalStatus.AWAITING,
+        db_comment="awaiting, approved, rejected or failed",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_comment="Staff user who asked for the refund",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_comment="Staff user who approved or rejected it",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, db_comment="When it was decided")
+    note = models.TextField(blank=True, default="", db_comment="Decision note or error")
+    refund = models.OneToOneField(
+        Refund,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval",
+        db_comment="The refund requested once approved",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+
+    class Meta:
+        db_table = "order_refund_approvals"
+        db_table_comment = "Staff refunds above the threshold, awaiting a second staff member"
+        indexes = [
+            LegacyIndex(fields=["status", "created_at"], name="ix_order_refund_appr_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="ck_order_refund_approvals_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval {self.pk} of {self.amount} {self.currency.upper()}"

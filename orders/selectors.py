@@ -7,7 +7,16 @@ from typing import Any
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from orders.models import Order, OrderEvent, OrderStatus, Product, Refund, RefundStatus
+from orders.models import (
+    ApprovalStatus,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundApproval,
+    RefundStatus,
+)
 from payments import registry
 
 
@@ -68,12 +77,20 @@ def orders_visible_to(user: Any) -> QuerySet[Order]:
         .annotate(total=Sum("amount"))
         .values("total")[:1]
     )
+    awaiting = (
+        RefundApproval.objects.filter(order=OuterRef("pk"), status=ApprovalStatus.AWAITING)
+        .values("order")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
     money = DecimalField(max_digits=10, decimal_places=2)
     return orders.annotate(
         paid_at=Subquery(paid_at),
+        # What order_refundable_now subtracts besides refunded_price.
         pending_refunds=Coalesce(
             Subquery(pending, output_field=money), Value(0), output_field=money
-        ),
+        )
+        + Coalesce(Subquery(awaiting, output_field=money), Value(0), output_field=money),
     )
 
 

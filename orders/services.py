@@ -9,6 +9,7 @@ idempotent and tolerate events in any order.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -102,6 +103,20 @@ def order_event_write(
     from_status: int | None = None,
     to_status: int | None = None,
 ) -> OrderEvent:
+    ids = {key: data[key] for key in ("attempt_bid", "refund_bid") if data and key in data}
+    logger.info(
+        "order %s: %s",
+        order.order_bid,
+        message,
+        extra={
+            "order_bid": order.order_bid,
+            **ids,
+            "channel": order.payment_channel,
+            "event_kind": kind,
+            "source": source,
+            "to_status": to_status,
+        },
+    )
     return OrderEvent.objects.create(
         order=order,
         kind=kind,
@@ -273,13 +288,59 @@ def order_cancel(*, order: Order, actor: Any = None, source: str = "api") -> Ord
 
 def orders_expire(*, now=None, limit: int = 1000) -> int:
     """Time out unpaid orders older than PAY_ORDER_EXPIRE_SECONDS; how many were."""
+    return orders_expire_run(now=now, limit=limit).expired
+
+
+@dataclass
+class ExpireReport:
+    checked: int = 0
+    expired: int = 0  # a dry run: would be
+    skipped: int = 0  # paid, cancelled or taken by another run meanwhile
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    rows: list[Checked] = field(default_factory=list)
+
+
+def orders_expire_run(
+    *, now=None, limit: int = 1000, dry_run: bool = False, on_row=None
+) -> ExpireReport:
+    """Time out unpaid orders older than PAY_ORDER_EXPIRE_SECONDS, each in its own short
+    transaction that claims the order with SKIP LOCKED: runs on several machines time
+    out disjoint orders, and an order being paid right now is left to its payment.
+    ``dry_run`` lists what would be timed out; ``on_row(checked, done, total)``."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
-    expired = 0
-    stale = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff).order_by("id")
-    for order in stale[:limit]:
-        expired += order_timeout(order=order)
-    return expired
+    report = ExpireReport(dry_run=dry_run)
+    stale_orders = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff)
+    stale = list(stale_orders.order_by("id")[:limit])
+    for done, order in enumerate(stale, start=1):
+        report.checked += 1
+        what = f"order {order.order_bid}"
+        try:
+            if dry_run:
+                timed_out = True
+            else:
+                with transaction.atomic():
+                    claimed = (
+                        stale_orders.select_for_update(skip_locked=True).filter(pk=order.pk).first()
+                    )
+                    timed_out = claimed is not None and order_timeout(order=claimed)
+        except Exception as exc:  # one bad row must not stop the run
+            report.errors.append(f"{what}: {getattr(exc, 'code', type(exc).__name__)}: {exc}")
+            checked = Checked("order", order.payment_channel, what, "error", report.errors[-1])
+        else:
+            if timed_out:
+                report.expired += 1
+                detail = ""
+            else:
+                report.skipped += 1
+                detail = "no longer unpaid, or taken by another run"
+            outcome = "settled" if timed_out else "unchanged"
+            checked = Checked("order", order.payment_channel, what, outcome, detail)
+        report.rows.append(checked)
+        if on_row is not None:
+            on_row(checked, done, len(stale))
+    return report
 
 
 # ---- payments ----
@@ -573,15 +634,24 @@ SUBMIT_LEASE = timedelta(minutes=2)
 
 
 def order_refundable_now(order: Order) -> Decimal:
-    """What can still be refunded: paid, less refunds that succeeded or are pending
-    (refunds of a duplicate payment are not part of the order's totals)."""
+    """What can still be refunded: paid, less refunds that succeeded, are pending, or
+    await a second staff member's approval (refunds of a duplicate payment are not
+    part of the order's totals)."""
+    from orders.models import ApprovalStatus
+
     pending = (
         order.refunds.filter(status=RefundStatus.PENDING, duplicate_payment=False).aggregate(
             total=Sum("amount")
         )["total"]
         or 0
     )
-    return order.paid_price - order.refunded_price - pending
+    awaiting = (
+        order.refund_approvals.filter(status=ApprovalStatus.AWAITING).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or 0
+    )
+    return order.paid_price - order.refunded_price - pending - awaiting
 
 
 def _paying_attempt(provider, order: Order):
@@ -702,7 +772,16 @@ def _duplicate_payment_refund(
         try:
             refund_submit(refund=refund, provider_payment_id=payment_id)
         except ProviderError:
-            logger.warning("duplicate payment refund %s not sent yet", refund.refund_bid)
+            logger.warning(
+                "duplicate payment refund %s not sent yet",
+                refund.refund_bid,
+                extra={
+                    "order_bid": order.order_bid,
+                    "attempt_bid": attempt.attempt_bid,
+                    "refund_bid": refund.refund_bid,
+                    "channel": channel,
+                },
+            )
 
     transaction.on_commit(submit)
 
@@ -957,6 +1036,20 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
 # How long a failed attempt is still asked about, and a failed inbox event re-applied.
 RETRY_FAILED_FOR = timedelta(days=1)
 RETRY_EVENTS_FOR = timedelta(days=3)
+# How long a row claimed by one run (reconcile_payments on one machine) is left alone by
+# the runs of other machines; it covers a whole run, whose rows are claimed up front.
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One row a reconciliation or expiry run looked at, and what came of it."""
+
+    kind: str  # "attempt", "refund", "inbox event", "order"
+    channel: str
+    what: str
+    outcome: str  # "settled" (a dry run: would be), "unchanged", "error"
+    detail: str = ""
 
 
 @dataclass
@@ -965,90 +1058,180 @@ class ReconcileReport:
     settled: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    rows: list[Checked] = field(default_factory=list)
 
     def add_error(self, what: str, exc: Exception) -> None:
         self.errors.append(f"{what}: {getattr(exc, 'code', type(exc).__name__)}: {exc}")
 
 
-def payments_reconcile(*, older_than_seconds: int = 300, limit: int = 500) -> ReconcileReport:
+@dataclass(frozen=True)
+class _Work:
+    kind: str
+    channel: str
+    what: str
+    row: Any
+    pending: Any
+    settle: Any  # () -> None: settle the row
+    check: Any  # () -> str: what settling would change ("" for nothing); no writes
+
+
+def _claim(queryset, *, stamp: str, limit: int, dry_run: bool, claim_for: timedelta | None):
+    """The rows of ``queryset`` this run takes, at most ``limit``.
+
+    Each row is claimed in its own short transaction: locked by primary key with SKIP
+    LOCKED, checked again, and stamped; the lock is gone before any provider is called.
+    A row another run holds locked is skipped, and with ``claim_for`` so is one whose
+    stamp moved within that time (claimed by another run, or just checked). Locking by
+    primary key matters: InnoDB would lock every row an ORDER BY ... LIMIT query sorts,
+    and a concurrent run would find nothing to take. On SQLite the lock is a no-op. A
+    dry run claims nothing.
+    """
+    now = timezone.now()
+    if claim_for:
+        queryset = queryset.filter(
+            Q(**{f"{stamp}__isnull": True}) | Q(**{f"{stamp}__lt": now - claim_for})
+        )
+    if dry_run:
+        return list(queryset[:limit])
+    # More candidates than the limit, since other runs may take some of them.
+    candidates = list(queryset.values_list("pk", flat=True)[: limit * 2])
+    claimed = []
+    for pk in candidates:
+        if len(claimed) == limit:
+            break
+        with transaction.atomic():
+            row = queryset.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if row is None:
+                continue
+            queryset.model.objects.filter(pk=pk).update(**{stamp: now})
+        setattr(row, stamp, now)
+        claimed.append(row)
+    return claimed
+
+
+def payments_reconcile(
+    *,
+    older_than_seconds: int = 300,
+    limit: int = 500,
+    dry_run: bool = False,
+    claim_for: timedelta | None = None,
+    on_row=None,
+) -> ReconcileReport:
     """Settle what providers never reported: pending attempts and refunds older than
     the threshold are fetched from their provider and applied; refunds that never
-    reached the provider are sent again (after asking whether they exist there)."""
-    report = ReconcileReport()
+    reached the provider are sent again (after asking whether they exist there).
+
+    The rows are claimed first (see ``_claim``), so runs on several machines take
+    disjoint rows (the command passes ``claim_for=CLAIM_LEASE``). ``dry_run`` fetches
+    the providers' state and reports what would change, writing nothing.
+    ``on_row(checked, done, total)`` follows progress.
+    """
+    report = ReconcileReport(dry_run=dry_run)
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     now = timezone.now()
+    claim = {"limit": limit, "dry_run": dry_run, "claim_for": claim_for}
+    work: list[_Work] = []
     for channel in registry.enabled_channels():
         provider = registry.get_provider_any(channel)
         # Pending attempts, and failed ones of the last day (a declined card may be
         # tried again on the same PaymentIntent); least recently checked first, so rows
-        # that never settle cannot hold newer ones back (each check updates the row).
+        # that never settle cannot hold newer ones back (each claim updates the row).
         pending = (
             provider.attempt_model.objects.filter(created_at__lte=cutoff)
             .filter(
                 Q(status=AttemptStatus.PENDING)
                 | Q(status=AttemptStatus.FAILED, created_at__gte=now - RETRY_FAILED_FOR)
             )
-            .order_by("updated_at", "id")[:limit]
+            .order_by("updated_at", "id")
         )
-        for attempt in pending:
-            _reconcile_one(
-                report,
-                f"attempt {attempt.attempt_bid}",
-                settle=lambda a=attempt, p=provider: _attempt_reconcile(p, a),
-                row=attempt,
-                pending=attempt.status,
+        for attempt in _claim(pending, stamp="updated_at", **claim):
+            work.append(
+                _Work(
+                    "attempt",
+                    channel,
+                    f"attempt {attempt.attempt_bid}",
+                    row=attempt,
+                    pending=attempt.status,
+                    settle=lambda a=attempt, p=provider: _attempt_reconcile(p, a),
+                    check=lambda a=attempt, p=provider: _attempt_check(p, a),
+                )
             )
-    refunds = (
-        Refund.objects.filter(
-            status=RefundStatus.PENDING,
-            created_at__lte=cutoff,
-            payment_channel__in=registry.enabled_channels(),
-        )
-        .select_related("order")
-        .order_by("updated_at", "id")[:limit]
-    )
-    for refund in refunds:
-        _reconcile_one(
-            report,
-            f"refund {refund.refund_bid}",
-            settle=lambda r=refund: _refund_reconcile(r),
-            row=refund,
-            pending=RefundStatus.PENDING,
+    refunds = Refund.objects.filter(
+        status=RefundStatus.PENDING,
+        created_at__lte=cutoff,
+        payment_channel__in=registry.enabled_channels(),
+    ).order_by("updated_at", "id")
+    for refund in _claim(refunds, stamp="updated_at", **claim):
+        work.append(
+            _Work(
+                "refund",
+                refund.payment_channel,
+                f"refund {refund.refund_bid}",
+                row=refund,
+                pending=RefundStatus.PENDING,
+                settle=lambda r=refund: _refund_reconcile(r),
+                check=lambda r=refund: _refund_check(r),
+            )
         )
     # Events kept for a retry that the provider stopped sending.
     from payments.models import InboxStatus, WebhookEvent
-    from payments.services import inbox_apply
 
     stuck = WebhookEvent.objects.filter(
         status=InboxStatus.FAILED,
         received_at__lte=cutoff,
         received_at__gte=now - RETRY_EVENTS_FOR,
         channel__in=registry.enabled_channels(),
-    ).order_by("processed_at", "id")[:limit]
-    for event in stuck:
-        _reconcile_one(
-            report,
-            f"inbox event {event.channel}:{event.event_id}",
-            settle=lambda e=event: inbox_apply(row=e),
-            row=event,
-            pending=InboxStatus.FAILED,
+    ).order_by("processed_at", "id")
+    for event in _claim(stuck, stamp="processed_at", **claim):
+        work.append(
+            _Work(
+                "inbox event",
+                event.channel,
+                f"inbox event {event.channel}:{event.event_id}",
+                row=event,
+                pending=InboxStatus.FAILED,
+                settle=lambda e=event: _event_reconcile(e),
+                check=lambda e=event: _event_check(e),
+            )
         )
+    for done, item in enumerate(work, start=1):
+        checked = _reconcile_one(report, item)
+        if on_row is not None:
+            on_row(checked, done, len(work))
     return report
 
 
-def _reconcile_one(report: ReconcileReport, what: str, *, settle, row, pending) -> None:
+def _reconcile_one(report: ReconcileReport, item: _Work) -> Checked:
     report.checked += 1
+    detail = ""
     try:
-        settle()
+        if report.dry_run:
+            detail = item.check()
+            changed = bool(detail)
+        else:
+            item.settle()
     except Exception as exc:  # one bad row must not stop the run
-        report.add_error(what, exc)
-        _mark_checked(row)
-        return
-    row.refresh_from_db()
-    if row.status == pending:
-        report.unchanged += 1
-    else:
+        report.add_error(item.what, exc)
+        if not report.dry_run:
+            _mark_checked(item.row)
+        checked = Checked(item.kind, item.channel, item.what, "error", report.errors[-1])
+        report.rows.append(checked)
+        return checked
+    if not report.dry_run:
+        item.row.refresh_from_db()
+        changed = item.row.status != item.pending
+        if changed:
+            detail = f"now {item.row.get_status_display()}"
+    if changed:
         report.settled += 1
+    else:
+        report.unchanged += 1
+    checked = Checked(
+        item.kind, item.channel, item.what, "settled" if changed else "unchanged", detail
+    )
+    report.rows.append(checked)
+    return checked
 
 
 def _mark_checked(row) -> None:
@@ -1096,3 +1279,63 @@ def _refund_reconcile(refund: Refund) -> None:
         refund_apply(channel=refund.payment_channel, state=state, source="reconcile")
     else:
         refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id, retry=True)
+
+
+# ---- what reconciliation would change (dry run: the provider is asked, nothing written) ----
+
+
+def _attempt_check(provider, attempt) -> str:
+    if not attempt.provider_payment_id:
+        if attempt.status == AttemptStatus.PENDING:
+            return "would close: the provider's answer was never recorded"
+        return ""
+    state = provider.fetch_payment(attempt.provider_payment_id)
+    _check_money(
+        attempt=attempt, amount=state.amount, currency=state.currency, what=provider.channel
+    )
+    if state.state == PAYMENT_SUCCEEDED and attempt.status not in (
+        AttemptStatus.PAID,
+        AttemptStatus.REFUNDED,
+    ):
+        paid = to_major(state.amount, state.currency)
+        return f"would record the payment of {paid} {state.currency.upper()}"
+    if state.state in (PAYMENT_FAILED, PAYMENT_CLOSED) and attempt.status == AttemptStatus.PENDING:
+        return f"would mark it {state.state} (the provider says so)"
+    return ""
+
+
+def _refund_check(refund: Refund) -> str:
+    provider = registry.get_provider_any(refund.payment_channel)
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).get()
+    if refund.provider_refund_id:
+        state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
+    else:
+        state = provider.find_refund(attempt.provider_payment_id, refund.refund_bid)
+        if state is None:
+            lease_over = (
+                refund.submitted_at is None or refund.submitted_at < timezone.now() - SUBMIT_LEASE
+            )
+            return "would send it to the provider again" if lease_over else ""
+    if state.state == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
+        return "would mark it succeeded (the provider says so)"
+    if state.state == REFUND_FAILED and refund.status == RefundStatus.PENDING:
+        return f"would mark it failed: {state.failure_code} {state.failure_message}".strip()
+    return ""
+
+
+def _event_reconcile(event) -> None:
+    from payments.services import inbox_apply
+
+    inbox_apply(row=event)
+
+
+def _event_check(event) -> str:
+    """A stored event is parsed again (a bad one is an error); applying it is left to a
+    real run, since only applying tells whether it applies now."""
+    provider = registry.get_provider_any(event.channel)
+    from_payload = getattr(provider, "event_from_payload", None)
+    if from_payload is not None and not event.headers:
+        parsed = from_payload(json.loads(event.body))
+    else:
+        parsed = provider.parse_webhook(event.body.encode(), event.headers)
+    return f"would apply the stored {parsed.kind} event again"

@@ -7,8 +7,9 @@ no query; a change page looks the order up once and links to it directly.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from orders import support
 from orders.models import Order
 from payments.models import (
     PingxxOrder,
@@ -32,6 +33,7 @@ from payments_project.admin_utils import (
     pretty_json,
     pretty_or_raw,
 )
+from payments_project.errors import ServiceError
 
 # Ping++ channels: the legacy data's, then the rest of Ping++'s Alipay / WeChat / UnionPay.
 PINGXX_CHANNELS = (
@@ -400,3 +402,27 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     @admin.display(description="body (as received)")
     def body_raw(self, event: WebhookEvent) -> str:
         return preformatted(event.body)
+
+    actions = ("reapply_selected",)
+
+    def has_reapply_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("payments.change_webhookevent")
+
+    @admin.action(
+        description="Apply the selected received or failed events again",
+        permissions=["reapply"],
+    )
+    def reapply_selected(self, request, queryset):
+        for row in queryset[:50]:
+            try:
+                outcome = support.inbox_event_reapply(row=row, actor=request.user)
+            except ServiceError as exc:
+                self.log_change(request, row, f"Apply again failed: {exc.message}")
+                self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+                continue
+            message = f"Applied again: {(outcome.event or row).status}" + (
+                f" ({outcome.message})" if outcome.message else ""
+            )
+            self.log_change(request, row, message)
+            level = messages.SUCCESS if outcome.http_status < 300 else messages.WARNING
+            self.message_user(request, f"{row}: {message}", level)

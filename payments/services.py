@@ -82,7 +82,11 @@ def _reject(
         last_error=f"{error.code}: {error.message}",
         processed_at=timezone.now(),
     )
-    logger.warning("webhook rejected", extra={"channel": channel, "code": error.code})
+    logger.warning(
+        "webhook rejected: %s",
+        error.code,
+        extra={"channel": channel, "code": error.code, "signature": verdict, "inbox_id": row.pk},
+    )
     return WebhookOutcome(error.http_status, error.code, error.message, row)
 
 
@@ -173,6 +177,17 @@ def _store_and_apply(
     *, channel: str, event: ProviderEvent, body: str, headers: dict, remote_addr
 ) -> WebhookOutcome:
     subject = event.payment or event.refund
+    logger.info(
+        "webhook received: %s",
+        event.event_type,
+        extra={
+            "channel": channel,
+            "event_id": event.event_id,
+            "order_bid": getattr(subject, "order_bid", "") or "",
+            "attempt_bid": getattr(subject, "attempt_bid", "") or "",
+            "refund_bid": getattr(subject, "refund_bid", "") or "",
+        },
+    )
     try:
         with transaction.atomic():
             row = WebhookEvent.objects.create(
@@ -284,10 +299,28 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (200, exc.code, exc.message)
         except Exception as exc:
-            logger.exception("webhook apply failed", extra={"channel": channel})
+            logger.exception(
+                "webhook apply failed",
+                extra={"channel": channel, "event_id": row.event_id, "order_bid": row.order_bid},
+            )
             row.status = InboxStatus.FAILED
             row.last_error = f"{type(exc).__name__}: {exc}"[:5000]
             outcome = (500, "apply_failed", "The event is stored and will be retried.")
         row.save(update_fields=["status", "last_error", "attempts", "processed_at", "order_bid"])
     status, code, message = outcome
+    subject = event.payment or event.refund
+    logger.log(
+        logging.INFO if status < 400 else logging.WARNING,
+        "webhook %s: %s",
+        row.status,
+        code,
+        extra={
+            "channel": channel,
+            "event_id": row.event_id,
+            "order_bid": row.order_bid,
+            "attempt_bid": getattr(subject, "attempt_bid", "") or "",
+            "refund_bid": getattr(subject, "refund_bid", "") or "",
+            "http_status": status,
+        },
+    )
     return WebhookOutcome(status, code, message or row.status, row)

@@ -113,13 +113,22 @@ def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
     try:
         states = provider.refunds_of(payment_intent)
     except ProviderError:
-        logger.warning("refunds of %s not fetched; left to reconciliation", payment_intent)
+        logger.warning(
+            "refunds of %s not fetched; left to reconciliation",
+            payment_intent,
+            extra={"channel": CHANNEL, "provider_payment_id": payment_intent},
+        )
         return
     for state in states:
         try:
             refund_apply(channel=CHANNEL, state=state, source=source)
         except ServiceError as exc:
-            logger.warning("refund %s not settled: %s", state.provider_refund_id, exc.code)
+            logger.warning(
+                "refund %s not settled: %s",
+                state.provider_refund_id,
+                exc.code,
+                extra={"channel": CHANNEL, "refund_bid": state.refund_bid, "code": exc.code},
+            )
 
 
 @djstripe_receiver(list(HANDLED_EVENTS))

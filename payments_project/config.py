@@ -102,6 +102,31 @@ VARIABLES: tuple[Variable, ...] = (
         "Time zone used to display dates in the admin (e.g. Asia/Shanghai).",
     ),
     Variable(
+        "LOG_FORMAT",
+        STR,
+        "text",
+        "core",
+        "How log records are written to standard error: text (one readable line each) or "
+        "json (one JSON object per line, with the order, attempt and refund ids as fields).",
+    ),
+    Variable(
+        "LOG_LEVEL",
+        STR,
+        "INFO",
+        "core",
+        "Least severe level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL. Secrets and "
+        "card numbers are taken out of every record at any level.",
+    ),
+    Variable(
+        "WEB_CONCURRENCY",
+        INT,
+        None,
+        "core",
+        "Number of gunicorn worker processes (deploy/gunicorn.conf.py). Defaults to two "
+        "per CPU plus one.",
+        example="",
+    ),
+    Variable(
         "SECURE_SSL_REDIRECT",
         BOOL,
         None,
@@ -181,6 +206,15 @@ VARIABLES: tuple[Variable, ...] = (
         600,
         "payments",
         "Seconds after which an unpaid order times out.",
+    ),
+    Variable(
+        "REFUND_APPROVAL_THRESHOLD",
+        STR,
+        "1000.00",
+        "payments",
+        "Refunds asked for in the admin above this amount (major units of the order's "
+        "currency) wait for a second staff member's approval before any provider call. "
+        "0 turns approval off.",
     ),
     Variable(
         "API_THROTTLE_ORDERS",

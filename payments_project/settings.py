@@ -4,7 +4,12 @@ Every variable is declared in config.VARIABLES (type, default, help); this modul
 maps their values onto Django, DRF and dj-stripe settings.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ImproperlyConfigured
+
 from payments_project import config
+from payments_project.logging import logging_config
 
 config.read_env_file()
 ENV = config.load()
@@ -98,6 +103,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop"
 LOGOUT_REDIRECT_URL = "shop"
 
+# ---- Logging ----
+
+# Text or one JSON object per line, on standard error; secrets and card numbers are
+# redacted by a filter on the handler (payments_project/logging.py).
+LOGGING = logging_config(log_format=ENV["LOG_FORMAT"], level=ENV["LOG_LEVEL"])
+
 # ---- Static files ----
 
 STATIC_URL = "static/"
@@ -137,6 +148,13 @@ PAYMENT_PROVIDERS = {
 PAYMENT_CHANNELS_ENABLED = ENV["PAYMENT_CHANNELS_ENABLED"]
 DEFAULT_PAYMENT_CHANNEL = ENV["DEFAULT_PAYMENT_CHANNEL"]
 PAY_ORDER_EXPIRE_SECONDS = ENV["PAY_ORDER_EXPIRE_SECONDS"]
+try:
+    # Refunds above it wait for a second staff member; None: no approval needed.
+    REFUND_APPROVAL_THRESHOLD = Decimal(ENV["REFUND_APPROVAL_THRESHOLD"]) or None
+except ArithmeticError as exc:
+    raise ImproperlyConfigured(
+        f"REFUND_APPROVAL_THRESHOLD: {ENV['REFUND_APPROVAL_THRESHOLD']!r} is not an amount."
+    ) from exc
 
 PINGXX_API_BASE = ENV["PINGXX_API_BASE"]
 PINGXX_SECRET_KEY = ENV["PINGXX_SECRET_KEY"]

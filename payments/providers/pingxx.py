@@ -237,6 +237,7 @@ def _translate(exc: pingpp_error.PingppError, operation: str) -> ProviderError:
         type(exc).__name__,
         status,
         details.get("provider_code", "-"),
+        extra={"channel": CHANNEL, "operation": operation, "http_status": status},
     )
     refused = (
         pingpp_error.InvalidRequestError,

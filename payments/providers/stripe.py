@@ -308,7 +308,15 @@ def refund_state(refund: Mapping[str, Any], *, livemode: bool | None = None) -> 
         raise _Malformed("refund has no status")
     if status not in REFUND_STATUSES:
         # A status newer than this module: nothing is settled on a pending refund.
-        logger.warning("Stripe refund %s has an unknown status %r", refund_id, status)
+        logger.warning(
+            "Stripe refund %s has an unknown status %r",
+            refund_id,
+            status,
+            extra={
+                "channel": CHANNEL,
+                "refund_bid": str(_metadata(refund).get("refund_bid") or ""),
+            },
+        )
     state = REFUND_STATUSES.get(status, REFUND_PENDING)
     payment_id = _id_of(refund.get("payment_intent"))
     if not payment_id:
@@ -363,6 +371,7 @@ def _translate(exc: stripe.StripeError, operation: str) -> ProviderError:
         type(exc).__name__,
         status,
         details.get("provider_code", "-"),
+        extra={"channel": CHANNEL, "operation": operation, "http_status": status},
     )
     message = details["provider_message"] or "no reason given"
     if isinstance(exc, stripe.RateLimitError):

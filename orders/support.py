@@ -1,0 +1,303 @@
+"""What support staff do to orders from the admin, beyond the API's services.
+
+Refunds asked for in the admin go through ``orders.services.refund_request`` (same
+locks and limits as the API); those above ``settings.REFUND_APPROVAL_THRESHOLD`` are
+first held as a ``RefundApproval`` that a second staff member approves or rejects.
+Every function here leaves an ``OrderEvent`` naming the staff user.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orders import services
+from orders.errors import (
+    OrderError,
+    OrderNotRefundable,
+    RefundExceedsRefundable,
+    TransitionNotAllowed,
+)
+from orders.models import (
+    ApprovalStatus,
+    Order,
+    OrderEventKind,
+    OrderStatus,
+    Refund,
+    RefundApproval,
+    RefundStatus,
+)
+from payments import registry
+from payments.models import InboxStatus, WebhookEvent
+from payments.money import to_minor
+from payments_project.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+S = OrderStatus
+MARK_PAID_FROM = (S.INIT, S.UNPAID, S.TIMEOUT)
+REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
+
+
+class ApprovalNotAllowed(OrderError):
+    code = "approval_not_allowed"
+    http_status = 403
+
+
+class ApprovalAlreadyDecided(OrderError):
+    code = "approval_already_decided"
+    http_status = 409
+
+
+def staff_source(actor: Any) -> str:
+    return f"admin:{getattr(actor, 'username', '') or 'unknown'}"
+
+
+def approval_threshold() -> Decimal | None:
+    """Admin refunds above this need a second staff member; None: never."""
+    threshold = getattr(settings, "REFUND_APPROVAL_THRESHOLD", None)
+    return Decimal(threshold) if threshold else None
+
+
+def needs_approval(amount: Decimal) -> bool:
+    threshold = approval_threshold()
+    return threshold is not None and amount > threshold
+
+
+def _check_refundable(locked: Order, amount: Decimal | None) -> Decimal:
+    if locked.status != S.PAID:
+        raise OrderNotRefundable(
+            f"Order {locked.order_bid} is {locked.status_name}; only a paid order can be refunded.",
+            order_bid=locked.order_bid,
+            status=locked.status_name,
+        )
+    refundable = services.order_refundable_now(locked)
+    amount = refundable if amount is None else amount
+    to_minor(amount, locked.currency)
+    if amount <= 0 or amount > refundable:
+        raise RefundExceedsRefundable(
+            f"Refund of {amount} {locked.currency.upper()} refused: {refundable} is "
+            "refundable (refunds awaiting approval included).",
+            refundable=str(refundable),
+            currency=locked.currency,
+        )
+    return amount
+
+
+def refund_request_staff(
+    *, order: Order, amount: Decimal | None, reason: str, actor: Any
+) -> Refund | RefundApproval:
+    """A refund asked for in the admin: requested at once, or held for approval.
+
+    Checked under the order's lock against what is refundable less what awaits
+    approval; ``services.refund_request`` then checks again under the same lock, so
+    whatever happens in between, nothing is refunded beyond what was paid.
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("A refund needs a reason.", code="reason_required")
+    reason = reason.strip()[:255]
+    with transaction.atomic():
+        locked = services._lock(order)
+        amount = _check_refundable(locked, amount)
+        if needs_approval(amount):
+            approval = RefundApproval.objects.create(
+                order=locked,
+                amount=amount,
+                currency=locked.currency,
+                reason=reason,
+                requested_by=actor,
+            )
+            services.order_event_write(
+                order=locked,
+                kind=OrderEventKind.REFUND,
+                message=f"refund of {amount} {locked.currency.upper()} awaits a second "
+                f"staff member's approval (approval {approval.pk}): {reason}",
+                source=staff_source(actor),
+                actor=actor,
+                data={"approval": approval.pk},
+            )
+            return approval
+    return services.refund_request(
+        order=order, amount=amount, reason=reason, actor=actor, source=staff_source(actor)
+    )
+
+
+def _decide(approval: RefundApproval, actor: Any, status: str, note: str = "") -> RefundApproval:
+    """Lock the order, then the approval; refuse what is already decided."""
+    services._lock(approval.order.order_bid)
+    locked = RefundApproval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status != ApprovalStatus.AWAITING:
+        raise ApprovalAlreadyDecided(
+            f"Approval {locked.pk} is already {locked.get_status_display()}.",
+            approval=locked.pk,
+        )
+    locked.status = status
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.note = note
+    locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    return locked
+
+
+def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
+    """A second staff member approves: the refund is requested as any other refund."""
+    if actor is None or actor.pk == approval.requested_by_id:
+        raise ApprovalNotAllowed(
+            "A refund must be approved by another staff member than the one who asked.",
+            approval=approval.pk,
+        )
+    with transaction.atomic():
+        approval = _decide(approval, actor, ApprovalStatus.APPROVED)
+        services.order_event_write(
+            order=approval.order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund of {approval.amount} {approval.currency.upper()} approved "
+            f"(approval {approval.pk})",
+            source=staff_source(actor),
+            actor=actor,
+            data={"approval": approval.pk},
+        )
+    started = timezone.now()
+    try:
+        refund = services.refund_request(
+            order=approval.order,
+            amount=approval.amount,
+            reason=approval.reason,
+            actor=approval.requested_by,
+            source=f"{staff_source(actor)} (approval {approval.pk})",
+        )
+    except (OrderNotRefundable, RefundExceedsRefundable) as exc:
+        RefundApproval.objects.filter(pk=approval.pk).update(
+            status=ApprovalStatus.FAILED, note=f"{exc.code}: {exc.message}"
+        )
+        raise
+    except Exception:
+        # The refund row exists (a provider error after it was written): link it.
+        refund = (
+            approval.order.refunds.filter(created_at__gte=started, amount=approval.amount)
+            .order_by("-id")
+            .first()
+        )
+        if refund is not None:
+            RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
+        raise
+    RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
+    return refund
+
+
+@transaction.atomic
+def refund_reject(*, approval: RefundApproval, actor: Any, note: str = "") -> RefundApproval:
+    """Reject (or, for the requester, withdraw) a refund awaiting approval."""
+    approval = _decide(approval, actor, ApprovalStatus.REJECTED, note)
+    services.order_event_write(
+        order=approval.order,
+        kind=OrderEventKind.REFUND,
+        message=f"refund of {approval.amount} {approval.currency.upper()} rejected "
+        f"(approval {approval.pk}){': ' + note if note else ''}",
+        source=staff_source(actor),
+        actor=actor,
+        data={"approval": approval.pk},
+    )
+    return approval
+
+
+def _note(order: Order, actor: Any, message: str, **data: Any) -> None:
+    services.order_event_write(
+        order=order,
+        kind=OrderEventKind.NOTE,
+        message=message,
+        source=staff_source(actor),
+        actor=actor,
+        data=data,
+    )
+
+
+def order_sync_staff(*, order: Order, actor: Any) -> Order:
+    """Ask the provider for the order's payment and apply it; noted in its history."""
+    _note(order, actor, "sync with the provider asked for")
+    return services.payment_sync(order=order, source=staff_source(actor))
+
+
+def refund_retry(*, refund: Refund, actor: Any) -> Refund:
+    """A failed refund is asked for again (a new refund, same amount and reason); a
+    pending one is sent again, after asking the provider whether it exists."""
+    if refund.status == RefundStatus.FAILED:
+        _note(refund.order, actor, f"retry of failed refund {refund.refund_bid}")
+        return services.refund_request(
+            order=refund.order,
+            amount=refund.amount,
+            reason=refund.reason,
+            actor=actor,
+            source=staff_source(actor),
+        )
+    if refund.status == RefundStatus.PENDING:
+        _note(refund.order, actor, f"refund {refund.refund_bid} sent again")
+        provider = registry.get_provider_any(refund.payment_channel)
+        attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+        if attempt is None or not attempt.provider_payment_id:
+            raise OrderNotRefundable(
+                f"Refund {refund.refund_bid} names no attempt with a provider payment.",
+                refund_bid=refund.refund_bid,
+            )
+        services.refund_submit(
+            refund=refund, provider_payment_id=attempt.provider_payment_id, retry=True
+        )
+        refund.refresh_from_db()
+        return refund
+    raise InvalidInput(
+        f"Refund {refund.refund_bid} succeeded; there is nothing to retry.",
+        code="refund_not_retryable",
+    )
+
+
+def inbox_event_reapply(*, row: WebhookEvent, actor: Any):
+    """Apply a stored webhook event again (one received or failed)."""
+    from payments.services import inbox_apply
+
+    if row.status not in REAPPLICABLE:
+        raise InvalidInput(
+            f"Event {row.event_id} is {row.status}; only received or failed events are "
+            "applied again.",
+            code="event_not_reapplicable",
+        )
+    order = Order.objects.filter(order_bid=row.order_bid).first() if row.order_bid else None
+    if order is not None:
+        _note(order, actor, f"webhook event {row.channel}:{row.event_id} applied again")
+    outcome = inbox_apply(row=row)
+    applied = outcome.event or row
+    if order is None and applied.order_bid:
+        order = Order.objects.filter(order_bid=applied.order_bid).first()
+        if order is not None:
+            _note(order, actor, f"webhook event {row.channel}:{row.event_id} applied again")
+    return outcome
+
+
+def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
+    """The legacy manual flow: an order paid outside any channel is marked paid, for
+    its payable price, with the staff user and reason in its history."""
+    if not reason or not reason.strip():
+        raise InvalidInput("Marking an order paid needs a reason.", code="reason_required")
+    reason = reason.strip()
+    with transaction.atomic():
+        locked = services._lock(order)
+        if locked.status not in MARK_PAID_FROM:
+            raise TransitionNotAllowed(
+                f"Order {locked.order_bid} is {locked.status_name}; only init, unpaid or "
+                "timed-out orders are marked paid by hand.",
+                order_bid=locked.order_bid,
+                status=locked.status_name,
+            )
+        return services.order_set_status(
+            order=order,
+            to=S.PAID,
+            source=staff_source(actor),
+            actor=actor,
+            message=f"marked paid by hand: {reason}",
+            data={"manual": True, "reason": reason},
+            changes={"paid_price": locked.payable_price},
+        )
