@@ -591,7 +591,10 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     request, f"Refund {refund.refund_bid}: {exc.message}", messages.ERROR
                 )
                 continue
-            message = f"Retried as {result.refund_bid}: {result.status}"
+            if isinstance(result, RefundApproval):
+                message = f"Asked again; above the threshold, awaiting approval {result.pk}"
+            else:
+                message = f"Retried as {result.refund_bid}: {result.status}"
             self.log_change(request, refund, message)
             self.message_user(request, f"Refund {refund.refund_bid}: {message}", messages.SUCCESS)
 

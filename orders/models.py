@@ -241,6 +241,9 @@ class Refund(models.Model):
         db_default=False,
         db_comment="Refunds a second payment of an order already paid: not in its totals",
     )
+    retried_at = models.DateTimeField(
+        null=True, blank=True, db_comment="When a failed refund was asked for again"
+    )
 
     class Meta:
         db_table = "order_refunds"

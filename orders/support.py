@@ -227,14 +227,29 @@ def refund_retry(*, refund: Refund, actor: Any) -> Refund:
     """A failed refund is asked for again (a new refund, same amount and reason); a
     pending one is sent again, after asking the provider whether it exists."""
     if refund.status == RefundStatus.FAILED:
+        # Claimed once: a second click, or a second staff member, cannot retry it again.
+        claimed = Refund.objects.filter(
+            pk=refund.pk, status=RefundStatus.FAILED, retried_at__isnull=True
+        ).update(retried_at=timezone.now())
+        if not claimed:
+            raise InvalidInput(
+                f"Refund {refund.refund_bid} was already asked for again.",
+                code="refund_not_retryable",
+            )
         _note(refund.order, actor, f"retry of failed refund {refund.refund_bid}")
-        return services.refund_request(
-            order=refund.order,
-            amount=refund.amount,
-            reason=refund.reason,
-            actor=actor,
-            source=staff_source(actor),
-        )
+        try:
+            if refund.duplicate_payment:
+                return _duplicate_refund_again(refund=refund, actor=actor)
+            # Through the console's own path: the approval threshold applies again.
+            return refund_request_staff(
+                order=refund.order,
+                amount=refund.amount,
+                reason=f"retry of {refund.refund_bid}: {refund.reason}",
+                actor=actor,
+            )
+        except (OrderNotRefundable, RefundExceedsRefundable, InvalidInput):
+            Refund.objects.filter(pk=refund.pk).update(retried_at=None)
+            raise
     if refund.status == RefundStatus.PENDING:
         _note(refund.order, actor, f"refund {refund.refund_bid} sent again")
         provider = registry.get_provider_any(refund.payment_channel)
@@ -253,6 +268,33 @@ def refund_retry(*, refund: Refund, actor: Any) -> Refund:
         f"Refund {refund.refund_bid} succeeded; there is nothing to retry.",
         code="refund_not_retryable",
     )
+
+
+def _duplicate_refund_again(*, refund: Refund, actor: Any) -> Refund:
+    """A failed refund of a duplicate payment, sent again for the same payment: it stays
+    out of the order's totals and never touches the payment that paid the order."""
+    provider = registry.get_provider_any(refund.payment_channel)
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+    if attempt is None or not attempt.provider_payment_id:
+        raise OrderNotRefundable(
+            f"Refund {refund.refund_bid} names no attempt with a provider payment.",
+            refund_bid=refund.refund_bid,
+        )
+    with transaction.atomic():
+        services._lock(refund.order)
+        again = Refund.objects.create(
+            order=refund.order,
+            payment_channel=refund.payment_channel,
+            attempt_bid=refund.attempt_bid,
+            amount=refund.amount,
+            currency=refund.currency,
+            reason=f"retry of {refund.refund_bid}: {refund.reason}"[:255],
+            duplicate_payment=True,
+            requested_by=actor if getattr(actor, "pk", None) else None,
+        )
+    services.refund_submit(refund=again, provider_payment_id=attempt.provider_payment_id)
+    again.refresh_from_db()
+    return again
 
 
 def inbox_event_reapply(*, row: WebhookEvent, actor: Any):

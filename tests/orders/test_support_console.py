@@ -23,7 +23,7 @@ from orders.models import (
     RefundStatus,
 )
 from payments import registry
-from payments.models import InboxStatus, WebhookEvent
+from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookEvent
 from payments.providers.base import ProviderUnavailable
 from payments.services import webhook_receive
 from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
@@ -304,11 +304,43 @@ def test_retry_a_failed_refund(client):
     response = client.post(REFUNDS, {"action": "retry_selected", "_selected_action": [failed.pk]})
     assert response.status_code == 302
     again = Refund.objects.exclude(pk=failed.pk).get()
-    assert again.status == RefundStatus.SUCCEEDED and again.reason == "retry me"
+    assert again.status == RefundStatus.SUCCEEDED
+    assert again.reason == f"retry of {failed.refund_bid}: retry me"
     order.refresh_from_db()
     assert order.refunded_price == Decimal("4.00")
     assert OrderEvent.objects.filter(order=order, actor=user, kind="note").exists()
     assert log_entries(failed).filter(user=user).exists()
+
+    # Once only: a second retry of the same failed refund is refused.
+    client.post(REFUNDS, {"action": "retry_selected", "_selected_action": [failed.pk]})
+    assert Refund.objects.count() == 2
+    order.refresh_from_db()
+    assert order.refunded_price == Decimal("4.00")
+
+
+@pytest.mark.django_db
+def test_retrying_a_failed_duplicate_refund_refunds_the_duplicate_payment(client):
+    order = paid_order()
+    paying = SandboxAttempt.objects.get(order_bid=order.order_bid)
+    duplicate = SandboxAttempt.objects.create(
+        order_bid=order.order_bid, user_bid=order.user_bid, amount=paying.amount,
+        currency=paying.currency, status=AttemptStatus.PAID, payment_id="sbx_duplicate",
+        provider_state="succeeded",
+    )  # fmt: skip
+    failed = Refund.objects.create(
+        order=order, payment_channel="sandbox", attempt_bid=duplicate.attempt_bid,
+        amount=order.paid_price, currency="cny", reason="duplicate payment",
+        status=RefundStatus.FAILED, duplicate_payment=True,
+    )  # fmt: skip
+    client.force_login(agent("refunder", "add_refund", "view_refund"))
+    client.post(REFUNDS, {"action": "retry_selected", "_selected_action": [failed.pk]})
+    again = Refund.objects.exclude(pk=failed.pk).get()
+    assert again.duplicate_payment and again.attempt_bid == duplicate.attempt_bid
+    assert again.status == RefundStatus.SUCCEEDED
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and order.refunded_price == 0
+    duplicate.refresh_from_db()
+    assert [r["amount"] for r in duplicate.provider_refunds] == [paying.amount]
 
 
 @pytest.mark.django_db
