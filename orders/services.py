@@ -654,6 +654,22 @@ def order_refundable_now(order: Order) -> Decimal:
     return order.paid_price - order.refunded_price - pending - awaiting
 
 
+def refund_amount_checked(locked: Order, amount: Decimal | None) -> Decimal:
+    """The amount to refund (default: all that is refundable), checked against what is
+    refundable now. Call it holding the order's lock."""
+    refundable = order_refundable_now(locked)
+    amount = refundable if amount is None else amount
+    to_minor(amount, locked.currency)  # refuses what does not fit the currency
+    if amount <= 0 or amount > refundable:
+        raise RefundExceedsRefundable(
+            f"Refund of {amount} {locked.currency.upper()} refused: {refundable} is "
+            "refundable (refunds pending or awaiting approval included).",
+            refundable=str(refundable),
+            currency=locked.currency,
+        )
+    return amount
+
+
 def _paying_attempt(provider, order: Order):
     """The attempt whose payment paid the order (not a duplicate payment)."""
     paid = order.events.filter(to_status=S.PAID).order_by("-id").first()
@@ -697,16 +713,7 @@ def refund_request(
                 order_bid=locked.order_bid,
                 status=locked.status_name,
             )
-        refundable = order_refundable_now(locked)
-        amount = refundable if amount is None else amount
-        to_minor(amount, locked.currency)  # refuses what does not fit the currency
-        if amount <= 0 or amount > refundable:
-            raise RefundExceedsRefundable(
-                f"Refund of {amount} {locked.currency.upper()} refused: {refundable} is "
-                "refundable.",
-                refundable=str(refundable),
-                currency=locked.currency,
-            )
+        amount = refund_amount_checked(locked, amount)
         provider = registry.get_provider_any(locked.payment_channel)
         attempt = _paying_attempt(provider, locked)
         if attempt is None:

@@ -34,7 +34,6 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import InboxStatus, WebhookEvent
-from payments.money import to_minor
 from payments_project.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -76,17 +75,7 @@ def _check_refundable(locked: Order, amount: Decimal | None) -> Decimal:
             order_bid=locked.order_bid,
             status=locked.status_name,
         )
-    refundable = services.order_refundable_now(locked)
-    amount = refundable if amount is None else amount
-    to_minor(amount, locked.currency)
-    if amount <= 0 or amount > refundable:
-        raise RefundExceedsRefundable(
-            f"Refund of {amount} {locked.currency.upper()} refused: {refundable} is "
-            "refundable (refunds awaiting approval included).",
-            refundable=str(refundable),
-            currency=locked.currency,
-        )
-    return amount
+    return services.refund_amount_checked(locked, amount)
 
 
 def refund_request_staff(
