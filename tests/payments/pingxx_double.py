@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import base64
 import copy
-import functools
 import json
 import re
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from Crypto.Hash import SHA256
 from Crypto.PublicKey import RSA
 from Crypto.Signature import pkcs1_15
+
+from tests.loopback import LoopbackServer
 
 # Channels the double knows, with the extras each requires.
 CHANNELS = {"alipay_qr": (), "wx_pub_qr": ("product_id",), "alipay_pc_direct": ("success_url",),
@@ -40,18 +40,7 @@ class DoubleError(Exception):
         self.status, self.message, self.kind = status, message, kind
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.server.double._handle(self, "GET")  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:
-        self.server.double._handle(self, "POST")  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class PingxxDouble:
+class PingxxDouble(LoopbackServer):
     def __init__(
         self,
         *,
@@ -60,6 +49,7 @@ class PingxxDouble:
         merchant_public_key: RSA.RsaKey,
         webhook_private_key: RSA.RsaKey | None = None,
     ) -> None:
+        super().__init__()
         self.secret_key = secret_key
         self.app_id = app_id
         self.merchant_public_key = merchant_public_key
@@ -69,37 +59,6 @@ class PingxxDouble:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []  # every request seen: method, path, body
         self._failures: list[tuple[int, bytes | None]] = []
-        self._delay = 0.0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # ---- life cycle ----
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the double first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> PingxxDouble:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.double = self  # type: ignore[attr-defined]
-        self._server.daemon_threads = True
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)
-        threading.Thread(target=serve, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()  # returns once serve_forever has
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> PingxxDouble:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ---- test hooks ----
 
@@ -109,11 +68,6 @@ class PingxxDouble:
             body = b"<html>502 Bad Gateway</html>"
         with self._lock:
             self._failures += [(status_code, body)] * times
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after ``seconds``."""
-        with self._lock:
-            self._delay = seconds
 
     def pay(self, charge_id: str, *, transaction_no: str = "") -> dict[str, Any]:
         with self._lock:

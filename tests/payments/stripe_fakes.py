@@ -9,15 +9,15 @@ Idempotency-Key as Stripe does. Tests can make the next requests fail.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.loopback import LoopbackServer
 
 PI_PATH = re.compile(r"^/v1/payment_intents/([^/]+)$")
 SESSION_PATH = re.compile(r"^/v1/checkout/sessions/([^/]+)$")
@@ -80,21 +80,11 @@ class StripeFakeError(Exception):
         return {"error": error}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.server.fake._handle(self, "GET")  # type: ignore[attr-defined]
-
-    def do_POST(self) -> None:
-        self.server.fake._handle(self, "POST")  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     """In-memory Stripe: /v1/payment_intents, /v1/checkout/sessions, /v1/refunds."""
 
     def __init__(self, *, secret_key: str) -> None:
+        super().__init__()
         self.secret_key = secret_key
         self.refund_status = "succeeded"  # status of new refunds
         self.payment_intents: dict[str, dict[str, Any]] = {}
@@ -105,37 +95,6 @@ class FakeStripe:
         self.requests: list[dict[str, Any]] = []
         self._replies: dict[str, tuple[int, bytes]] = {}  # idempotency key -> answer
         self._failures: list[tuple[int, bytes, dict[str, str]]] = []
-        self._delay = 0.0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # ---- life cycle ----
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeStripe:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._server.daemon_threads = True
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)
-        threading.Thread(target=serve, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ---- test hooks ----
 
@@ -155,11 +114,6 @@ class FakeStripe:
             ).encode()
         with self._lock:
             self._failures += [(status, body, headers or {})] * times
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after ``seconds``."""
-        with self._lock:
-            self._delay = seconds
 
     def posts(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == "POST" and r["path"] == path]
