@@ -22,11 +22,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from orders import selectors, services
+from orders import selectors
 from orders.models import Order, OrderStatus, Product, Refund, RefundStatus
-from payments import registry
 from payments.models import PingxxOrder, SandboxAttempt
-from payments.services import webhook_receive
 from tests.factories import (
     OrderFactory,
     ProductFactory,
@@ -38,6 +36,7 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures)
     pingxx_keys,
     pingxx_settings,
 )
+from tests.sandbox import paid_through_sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -99,22 +98,6 @@ def assert_error(response, status: int, code: str, *, channel: str | None = None
     if channel:
         assert body["payment_channel"] == channel, body
     return body
-
-
-def paid_through_sandbox(user, price="19.90") -> Order:
-    """An order of ``user`` paid through the sandbox, as a buyer would pay it."""
-    product = ProductFactory(price=Decimal(price), currency="cny")
-    order, _ = services.order_create(
-        user_bid=selectors.user_bid_for(user), product_bid=product.product_bid
-    )
-    started = services.payment_start(order=order)
-    body, headers = registry.get_provider("sandbox").complete(
-        started.attempt.attempt_bid, succeeded=True
-    )
-    assert webhook_receive(channel="sandbox", body=body, headers=headers).http_status == 200
-    order.refresh_from_db()
-    assert order.status == OrderStatus.PAID
-    return order
 
 
 # ---- authentication ----
@@ -515,7 +498,7 @@ def test_cancel_an_unpaid_order_not_a_paid_one():
 
 
 def test_staff_with_the_permission_refund_an_order():
-    order = paid_through_sandbox(UserFactory())
+    order = paid_through_sandbox(user_bid=selectors.user_bid_for(UserFactory()))
     client = client_for(user_with("add_refund"))
     response = client.post(
         "/api/refunds/",
@@ -540,7 +523,7 @@ def test_staff_with_the_permission_refund_an_order():
 
 
 def test_refunding_more_than_refundable_is_a_400():
-    order = paid_through_sandbox(UserFactory(), price="10.00")
+    order = paid_through_sandbox(user_bid=selectors.user_bid_for(UserFactory()), price="10.00")
     response = client_for(user_with("add_refund")).post(
         "/api/refunds/",
         {"order": order.order_bid, "amount": "10.01", "reason": "too much"},
@@ -552,7 +535,7 @@ def test_refunding_more_than_refundable_is_a_400():
 
 
 def test_refund_input_and_permission():
-    order = paid_through_sandbox(UserFactory())
+    order = paid_through_sandbox(user_bid=selectors.user_bid_for(UserFactory()))
     no_permission = client_for(UserFactory(is_staff=True))
     payload = {"order": order.order_bid, "reason": "asked"}
     assert_error(no_permission.post("/api/refunds/", payload, format="json"), 403,

@@ -16,6 +16,7 @@ from payments.models import InboxStatus, SandboxAttempt, WebhookEvent
 from payments.providers import sandbox
 from payments.services import webhook_receive
 from tests.factories import ProductFactory
+from tests.sandbox import paid_through_sandbox
 from tests.threads import run_together
 
 pytestmark = [
@@ -27,21 +28,8 @@ pytestmark = [
 THREADS = 20
 
 
-def paid_order(price="19.90"):
-    product = ProductFactory(price=Decimal(price))
-    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
-    started = services.payment_start(order=order)
-    body, headers = registry.get_provider("sandbox").complete(
-        started.attempt.attempt_bid, succeeded=True
-    )
-    assert webhook_receive(channel="sandbox", body=body, headers=headers).http_status == 200
-    order.refresh_from_db()
-    assert order.status == OrderStatus.PAID
-    return order, started.attempt.attempt_bid
-
-
 def test_concurrent_refunds_never_refund_more_than_was_paid():
-    order, _ = paid_order("19.90")
+    order = paid_through_sandbox(price="19.90")
 
     def refund(i):
         return services.refund_request(order=order, amount=Decimal("5.00"), reason=f"r{i}")

@@ -13,18 +13,12 @@ from orders.errors import (
     RefundExceedsRefundable,
 )
 from orders.models import OrderEvent, OrderStatus, RefundStatus
-from payments import registry
 from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookEvent
 from payments.services import webhook_receive
 from tests.factories import ProductFactory
+from tests.sandbox import sandbox_confirm
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_channel")]
-
-
-def confirm(attempt_bid, *, succeeded=True):
-    provider = registry.get_provider("sandbox")
-    body, headers = provider.complete(attempt_bid, succeeded=succeeded)
-    return webhook_receive(channel="sandbox", body=body, headers=headers), body, headers
 
 
 def test_buy_with_the_sandbox_then_refund_in_two_parts():
@@ -42,7 +36,7 @@ def test_buy_with_the_sandbox_then_refund_in_two_parts():
         AttemptStatus.PENDING,
     )
 
-    outcome, body, headers = confirm(attempt.attempt_bid)
+    outcome, body, headers = sandbox_confirm(attempt.attempt_bid)
     assert outcome.http_status == 200
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID and order.paid_price == Decimal("19.90")
@@ -93,7 +87,7 @@ def test_declined_payment_leaves_the_order_unpaid():
     product = ProductFactory()
     order, _ = services.order_create(user_bid="u2", product_bid=product.product_bid)
     started = services.payment_start(order=order)
-    outcome, _, _ = confirm(started.attempt.attempt_bid, succeeded=False)
+    outcome, _, _ = sandbox_confirm(started.attempt.attempt_bid, succeeded=False)
     assert outcome.http_status == 200
     order.refresh_from_db()
     attempt = SandboxAttempt.objects.get(attempt_bid=started.attempt.attempt_bid)
@@ -134,7 +128,7 @@ def test_expired_order_times_out_and_a_late_payment_is_still_money_received():
     order.refresh_from_db()
     assert order.status == OrderStatus.TIMEOUT
 
-    confirm(started.attempt.attempt_bid)
+    sandbox_confirm(started.attempt.attempt_bid)
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     paid = OrderEvent.objects.get(order=order, to_status=OrderStatus.PAID)

@@ -14,7 +14,6 @@ from orders import services, support
 from orders.errors import RefundExceedsRefundable
 from orders.models import (
     ApprovalStatus,
-    Order,
     OrderEvent,
     OrderStatus,
     Product,
@@ -25,8 +24,8 @@ from orders.models import (
 from payments import registry
 from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookEvent
 from payments.providers.base import ProviderUnavailable
-from payments.services import webhook_receive
-from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
+from tests.factories import OrderFactory, StaffFactory, UserFactory
+from tests.sandbox import paid_through_sandbox
 from tests.threads import run_together
 
 pytestmark = [pytest.mark.usefixtures("sandbox_channel")]
@@ -40,20 +39,6 @@ DASHBOARD = reverse("admin:orders_order_dashboard")
 
 def refund_url(order):
     return reverse("admin:orders_order_refund", args=[order.pk])
-
-
-def paid_order(price="19.90", user_bid="u1") -> Order:
-    """An order paid through the sandbox, as a buyer would."""
-    product = ProductFactory(price=Decimal(price), currency="cny")
-    order, _ = services.order_create(user_bid=user_bid, product_bid=product.product_bid)
-    started = services.payment_start(order=order)
-    body, headers = registry.get_provider("sandbox").complete(
-        started.attempt.attempt_bid, succeeded=True
-    )
-    assert webhook_receive(channel="sandbox", body=body, headers=headers).http_status == 200
-    order.refresh_from_db()
-    assert order.status == OrderStatus.PAID
-    return order
 
 
 def agent(username, *codenames):
@@ -78,7 +63,7 @@ def refund(client, order, amount, reason="customer asked", *, confirm=True):
 
 @pytest.mark.django_db
 def test_refund_form_needs_the_add_refund_permission(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("viewer"))
     assert client.get(refund_url(order)).status_code == 403
     assert refund(client, order, "1.00").status_code == 403
@@ -89,7 +74,7 @@ def test_refund_form_needs_the_add_refund_permission(client):
 
 @pytest.mark.django_db
 def test_refund_form_defaults_to_all_refundable_and_confirms(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("refunder", "add_refund"))
     page = client.get(reverse("admin:orders_order_change", args=[order.pk]))
     assert refund_url(order) in page.content.decode()
@@ -105,7 +90,7 @@ def test_refund_form_defaults_to_all_refundable_and_confirms(client):
 
 @pytest.mark.django_db
 def test_refund_over_the_refundable_amount_is_a_form_error(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("refunder", "add_refund"))
     response = refund(client, order, "20.00")
     assert response.status_code == 200
@@ -115,7 +100,7 @@ def test_refund_over_the_refundable_amount_is_a_form_error(client):
 
 @pytest.mark.django_db
 def test_refund_through_the_sandbox(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     user = agent("refunder", "add_refund")
     client.force_login(user)
     response = refund(client, order, "5.00")
@@ -133,7 +118,7 @@ def test_refund_through_the_sandbox(client):
 
 @pytest.mark.django_db
 def test_refund_list_action_opens_the_form(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("refunder", "add_refund"))
     response = client.post(ORDERS, {"action": "refund_selected", "_selected_action": [order.pk]})
     assert response.status_code == 302 and response.url == refund_url(order)
@@ -141,7 +126,7 @@ def test_refund_list_action_opens_the_form(client):
 
 @pytest.mark.django_db
 def test_provider_error_is_a_message_not_a_server_error(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("refunder", "add_refund"))
     provider = type(registry.get_provider("sandbox"))
     with mock.patch.object(
@@ -167,7 +152,7 @@ def threshold(settings):
 
 @pytest.mark.django_db
 def test_large_refund_waits_for_another_staff_member(client, threshold):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     asker = agent("asker", "add_refund")
     approver = agent("approver", "add_refund")
     client.force_login(asker)
@@ -200,7 +185,7 @@ def test_large_refund_waits_for_another_staff_member(client, threshold):
 
 @pytest.mark.django_db
 def test_rejected_refund_refunds_nothing(client, threshold):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     client.force_login(agent("asker", "add_refund"))
     refund(client, order, "15.00")
     approval = RefundApproval.objects.get()
@@ -217,7 +202,7 @@ def test_rejected_refund_refunds_nothing(client, threshold):
 
 @pytest.mark.django_db
 def test_approvals_cannot_together_exceed_the_refundable(threshold):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     asker = agent("asker", "add_refund")
     support.refund_request_staff(order=order, amount=Decimal("12.00"), reason="a", actor=asker)
     with pytest.raises(RefundExceedsRefundable):
@@ -227,7 +212,7 @@ def test_approvals_cannot_together_exceed_the_refundable(threshold):
 @pytest.mark.mariadb
 @pytest.mark.django_db(transaction=True)
 def test_admin_and_api_refunds_at_once_never_exceed_what_was_paid(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     staff = agent("refunder", "add_refund")
 
     def go(i):
@@ -272,7 +257,7 @@ def test_mark_paid_by_hand(client):
 
 @pytest.mark.django_db
 def test_sync_action(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     user = agent("manager", "change_order")
     client.force_login(user)
     response = client.post(reverse("admin:orders_order_sync", args=[order.pk]))
@@ -290,7 +275,7 @@ def test_sync_action(client):
 
 @pytest.mark.django_db
 def test_retry_a_failed_refund(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     failed = Refund.objects.create(
         order=order,
         payment_channel="sandbox",
@@ -320,7 +305,7 @@ def test_retry_a_failed_refund(client):
 
 @pytest.mark.django_db
 def test_retrying_a_failed_duplicate_refund_refunds_the_duplicate_payment(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     paying = SandboxAttempt.objects.get(order_bid=order.order_bid)
     duplicate = SandboxAttempt.objects.create(
         order_bid=order.order_bid, user_bid=order.user_bid, amount=paying.amount,
@@ -345,7 +330,7 @@ def test_retrying_a_failed_duplicate_refund_refunds_the_duplicate_payment(client
 
 @pytest.mark.django_db
 def test_reapply_a_failed_inbox_event(client):
-    order = paid_order()
+    order = paid_through_sandbox(user_bid="u1")
     row = WebhookEvent.objects.get()
     WebhookEvent.objects.filter(pk=row.pk).update(status=InboxStatus.FAILED)
     user = StaffFactory(username="admin")
@@ -363,8 +348,8 @@ def test_reapply_a_failed_inbox_event(client):
 
 @pytest.mark.django_db
 def test_dashboard_totals_chart_and_constant_queries(client):
-    paid_order(price="19.90", user_bid="a")
-    order = paid_order(price="10.00", user_bid="b")
+    paid_through_sandbox(price="19.90", user_bid="a")
+    order = paid_through_sandbox(price="10.00", user_bid="b")
     services.refund_request(order=order, amount=Decimal("3.00"), reason="x")
     OrderFactory(payable_price=Decimal("99.00"), currency="usd", payment_channel="stripe")
     client.force_login(agent("viewer"))
