@@ -17,7 +17,6 @@ from orders.models import (
     RefundApproval,
     RefundStatus,
 )
-from payments import registry
 
 
 def user_bid_for(user: Any) -> str:
@@ -35,23 +34,6 @@ def products_on_sale():
 
 def orders_for_user(user: Any):
     return Order.objects.live().filter(user_bid=user_bid_for(user)).order_by("-id")
-
-
-def order_attempts(order: Order) -> list[Any]:
-    """Every payment attempt of an order, of every channel, newest first (one query
-    per channel)."""
-    attempts = []
-    for channel in registry.known_channels():
-        try:
-            model = registry.get_provider_any(channel).attempt_model
-        except ImportError:
-            continue
-        attempts += list(model.objects.filter(order_bid=order.order_bid))
-    return sorted(attempts, key=lambda a: a.created_at, reverse=True)
-
-
-def order_history(order: Order):
-    return OrderEvent.objects.filter(order=order).select_related("actor").order_by("id")
 
 
 def _sees_everything(user: Any) -> bool:

@@ -27,10 +27,6 @@ class ChannelNotEnabled(ServiceError):
         self.channel = channel
 
 
-def known_channels() -> tuple[str, ...]:
-    return tuple(settings.PAYMENT_PROVIDERS)
-
-
 def enabled_channels() -> tuple[str, ...]:
     configured = tuple(settings.PAYMENT_CHANNELS_ENABLED)
     if configured:
