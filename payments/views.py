@@ -16,6 +16,7 @@ from orders.models import Order
 from payments import registry
 from payments.models import SandboxAttempt
 from payments.services import MAX_WEBHOOK_BODY, webhook_receive
+from payments_project.middleware import classify, outage_response
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         )
     try:
         return ProcessWebhookView.as_view()(request, uuid=endpoint.djstripe_uuid)
-    except Exception:
+    except Exception as exc:
+        outage = classify(exc)
+        if outage is not None:  # nothing could be stored: Stripe must send it again
+            logger.error("stripe webhook not stored: %s", exc)
+            return outage_response(*outage, path=request.path)
         # dj-stripe has stored the delivery with the error; Stripe will send it again.
         logger.exception("stripe webhook not applied")
         return JsonResponse(

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import checks
 
 from payments.money import CURRENCY_EXPONENTS
-from payments_project.config import BASE_DIR, DEVELOPMENT_SECRET_KEY
+from payments_project.config import BASE_DIR, DEVELOPMENT_SECRET_KEY, approval_threshold_entries
 
 # What each channel needs before it can take payments: (variable, or the pair of
 # alternatives that hold the same value).
@@ -298,3 +298,26 @@ def check_secret_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register("payments")
+def check_approval_thresholds(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """REFUND_APPROVAL_THRESHOLDS: CURRENCY:MINOR_UNITS pairs of known currencies."""
+    raw = getattr(settings, "REFUND_APPROVAL_THRESHOLDS_RAW", None)
+    if raw is None:
+        return []
+    thresholds, problems = approval_threshold_entries(raw)
+    problems += [
+        f"{currency.upper()} is not an ISO 4217 currency in circulation"
+        for currency in thresholds
+        if currency != "*" and currency not in CURRENCY_EXPONENTS
+    ]
+    return [
+        checks.Error(
+            f"REFUND_APPROVAL_THRESHOLDS: {problem}.",
+            hint="Set it to comma-separated CURRENCY:MINOR_UNITS pairs, e.g. "
+            "CNY:100000,USD:15000 ('*:N' for every other currency).",
+            id="config.E014",
+        )
+        for problem in problems
+    ]

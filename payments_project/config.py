@@ -23,7 +23,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"  # noqa: S105
 
 # Types a variable can have, each with the django-environ parser that reads it.
-STR, BOOL, INT, LIST, DB_URL, PATH = "str", "bool", "int", "list", "db_url", "path"
+STR, BOOL, INT, LIST, DB_URL, PATH, CACHE_URL = (
+    "str",
+    "bool",
+    "int",
+    "list",
+    "db_url",
+    "path",
+    "cache_url",
+)
 
 GROUPS = ("core", "database", "payments", "pingxx", "stripe")
 GROUP_TITLES = {
@@ -186,6 +194,23 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds a database connection is kept open for reuse; 0 closes it after every request.",
     ),
     Variable(
+        "DATABASE_BUSY_TIMEOUT",
+        INT,
+        20,
+        "database",
+        "SQLite only: seconds a write waits for another writer's lock before the request "
+        "answers 503 database_busy.",
+    ),
+    Variable(
+        "CACHE_URL",
+        CACHE_URL,
+        "locmemcache://",
+        "database",
+        "The shared cache, which keeps the API's throttling counters: "
+        "redis://host:6379/1 in production, so that every worker and machine counts "
+        "against one limit. The default, local memory, is per process.",
+    ),
+    Variable(
         "PAYMENT_CHANNELS_ENABLED",
         LIST,
         [],
@@ -208,13 +233,15 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds after which an unpaid order times out.",
     ),
     Variable(
-        "REFUND_APPROVAL_THRESHOLD",
+        "REFUND_APPROVAL_THRESHOLDS",
         STR,
-        "1000.00",
+        "CNY:100000,USD:15000,JPY:15000",
         "payments",
-        "Refunds asked for in the admin above this amount (major units of the order's "
-        "currency) wait for a second staff member's approval before any provider call. "
-        "0 turns approval off.",
+        "Per currency, in minor units: once the refunds staff have made and asked for on "
+        "one order would pass this total, the refund waits for a second staff member's "
+        "approval before any provider call (admin, API and commands alike). A currency "
+        "not listed needs approval for every refund; '*:N' sets a threshold for all "
+        "others.",
     ),
     Variable(
         "API_THROTTLE_ORDERS",
@@ -229,6 +256,14 @@ VARIABLES: tuple[Variable, ...] = (
         "20/minute",
         "payments",
         "How many payments one user may start, per second, minute, hour or day.",
+    ),
+    Variable(
+        "WEBHOOK_MAX_BODY_BYTES",
+        INT,
+        262144,
+        "payments",
+        "Largest webhook body accepted, in bytes (default 256 KiB). A larger delivery is "
+        "answered 413 without being read, and recorded as rejected without its body.",
     ),
     Variable(
         "PINGXX_API_BASE",
@@ -352,6 +387,7 @@ def _parse(variable: Variable, raw: str) -> Any:
         INT: lambda: int(raw),
         LIST: lambda: [item.strip() for item in raw.split(",") if item.strip()],
         DB_URL: lambda: env.db_url_config(raw),
+        CACHE_URL: lambda: env.cache_url_config(raw),
     }
     try:
         return parsers[variable.type]()
@@ -364,6 +400,8 @@ def _parse(variable: Variable, raw: str) -> Any:
 def _default(variable: Variable) -> Any:
     if variable.type == DB_URL:
         return environ.Env.db_url_config(variable.default)
+    if variable.type == CACHE_URL:
+        return environ.Env.cache_url_config(variable.default)
     if isinstance(variable.default, list):
         return list(variable.default)
     return variable.default
@@ -438,3 +476,31 @@ def render_env_example() -> str:
             prefix = "# " if variable.environment_only else ""
             lines.append(f"{prefix}{variable.name}={example_value(variable)}")
     return "\n".join(lines) + "\n"
+
+
+def approval_thresholds(raw: str) -> dict[str, int]:
+    """``REFUND_APPROVAL_THRESHOLDS`` read as {currency (lower case) or "*": minor units}.
+
+    Entries that cannot be read are left out here; the system check
+    (``approval_threshold_errors``) names them, so a bad value stops the service.
+    """
+    return approval_threshold_entries(raw)[0]
+
+
+def approval_threshold_entries(raw: str) -> tuple[dict[str, int], list[str]]:
+    thresholds: dict[str, int] = {}
+    errors: list[str] = []
+    for entry in (item.strip() for item in raw.split(",")):
+        if not entry:
+            continue
+        currency, sep, amount = entry.partition(":")
+        currency = currency.strip().lower()
+        amount = amount.strip()
+        if not sep or not currency or not amount.isdigit():
+            errors.append(f"{entry!r} is not CURRENCY:MINOR_UNITS (e.g. CNY:100000)")
+            continue
+        if currency in thresholds:
+            errors.append(f"{currency.upper()} is given twice")
+            continue
+        thresholds[currency] = int(amount)
+    return thresholds, errors

@@ -70,6 +70,14 @@ def api_exception_handler(exc: Exception, context: dict):
     from rest_framework import exceptions
     from rest_framework.response import Response
 
+    from payments_project.middleware import RETRY_AFTER_SECONDS, classify
+
+    outage = classify(exc)
+    if outage is not None:
+        logging.getLogger("payments_project").error("API request failed: %s: %s", outage[0], exc)
+        return Response(
+            error_body(*outage), status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     if isinstance(exc, ServiceError):
         channel = getattr(exc, "channel", None)
         return Response(

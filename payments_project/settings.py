@@ -4,10 +4,6 @@ Every variable is declared in config.VARIABLES (type, default, help); this modul
 maps their values onto Django, DRF and dj-stripe settings.
 """
 
-from decimal import Decimal
-
-from django.core.exceptions import ImproperlyConfigured
-
 from payments_project import config
 from payments_project.logging import logging_config
 
@@ -39,6 +35,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a database or cache outage anywhere below answers a JSON 503.
+    "payments_project.middleware.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, Swagger UI) served by the service itself, with or without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -51,6 +49,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "payments_project.urls"
+CSRF_FAILURE_VIEW = "payments_project.views.csrf_failure"
 
 TEMPLATES = [
     {
@@ -75,6 +74,7 @@ ASGI_APPLICATION = "payments_project.asgi.application"
 DATABASES = {"default": ENV["DATABASE_URL"]}
 DATABASES["default"]["CONN_MAX_AGE"] = ENV["DATABASE_CONN_MAX_AGE"]
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_BUSY_TIMEOUT = ENV["DATABASE_BUSY_TIMEOUT"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"]["TIME_ZONE"] = ENV["DATABASE_TIME_ZONE"]
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -87,8 +87,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent writers wait for each other instead of failing: every transaction
+    # takes the write lock when it begins (no upgrade deadlock), waits up to
+    # DATABASE_BUSY_TIMEOUT for it, and readers never block the writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": DATABASE_BUSY_TIMEOUT,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     # Column and table comments document the MySQL schema; SQLite has none to keep.
     SILENCED_SYSTEM_CHECKS = ["fields.W163", "models.W046"]
+
+# The API's throttling counters live here: Redis in production, so that all workers and
+# machines share one limit; local memory (per process) for the embedded default.
+CACHES = {"default": ENV["CACHE_URL"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -148,13 +162,11 @@ PAYMENT_PROVIDERS = {
 PAYMENT_CHANNELS_ENABLED = ENV["PAYMENT_CHANNELS_ENABLED"]
 DEFAULT_PAYMENT_CHANNEL = ENV["DEFAULT_PAYMENT_CHANNEL"]
 PAY_ORDER_EXPIRE_SECONDS = ENV["PAY_ORDER_EXPIRE_SECONDS"]
-try:
-    # Refunds above it wait for a second staff member; None: no approval needed.
-    REFUND_APPROVAL_THRESHOLD = Decimal(ENV["REFUND_APPROVAL_THRESHOLD"]) or None
-except ArithmeticError as exc:
-    raise ImproperlyConfigured(
-        f"REFUND_APPROVAL_THRESHOLD: {ENV['REFUND_APPROVAL_THRESHOLD']!r} is not an amount."
-    ) from exc
+WEBHOOK_MAX_BODY_BYTES = ENV["WEBHOOK_MAX_BODY_BYTES"]
+# Per currency (lower case, "*" for the rest), in minor units: staff refunds on one order
+# past this total wait for a second staff member. Checked by the system checks.
+REFUND_APPROVAL_THRESHOLDS_RAW = ENV["REFUND_APPROVAL_THRESHOLDS"]
+REFUND_APPROVAL_THRESHOLDS = config.approval_thresholds(REFUND_APPROVAL_THRESHOLDS_RAW)
 
 PINGXX_API_BASE = ENV["PINGXX_API_BASE"]
 PINGXX_SECRET_KEY = ENV["PINGXX_SECRET_KEY"]

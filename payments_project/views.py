@@ -1,5 +1,9 @@
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as html_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
+
+from payments_project.errors import error_body
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -13,8 +17,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "up"})
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """An unknown /api/ path answers in the API's error shape, not an HTML page."""
-    from payments_project.errors import error_body
-
     return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused CSRF check: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("csrf_failed", f"CSRF verification failed: {reason}"), status=403
+        )
+    return html_csrf_failure(request, reason=reason)
