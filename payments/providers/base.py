@@ -195,6 +195,20 @@ class ProviderEvent:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+def closed_before_creation(attempt: Any) -> PaymentState:
+    """The answer of ``close_payment`` for an attempt that has no payment at the provider
+    (its start failed or never ran): nothing can be paid, so it is closed, and nothing
+    needs to be called."""
+    return PaymentState(
+        provider_payment_id="",
+        state=PAYMENT_CLOSED,
+        amount=attempt.amount,
+        currency=attempt.currency_code,
+        attempt_bid=attempt.attempt_bid,
+        order_bid=attempt.order_bid,
+    )
+
+
 # ---- The protocol ----
 
 
@@ -255,10 +269,25 @@ class PaymentProvider(Protocol):
     def find_refund(self, provider_payment_id: str, refund_bid: str) -> RefundState | None:
         """The refund made for ``refund_bid``, if the provider has one (before a retry)."""
 
+    def close_payment(self, attempt: Any) -> PaymentState:
+        """Close a pending payment at the provider so that it can no longer be paid
+        (the order was cancelled or timed out). Returns the payment's state afterwards:
+        PAYMENT_CLOSED once closed; PAYMENT_SUCCEEDED (with amount/currency/ids, as
+        fetch_payment returns it) when it was paid meanwhile and could not be closed;
+        PAYMENT_PENDING when the channel has no close call for this method and it can
+        still be paid until it expires. Raises ProviderError (ProviderUnavailable etc.)
+        when the provider cannot be asked now; the caller retries later.
+
+        ``attempt`` is the channel's attempt row; it is read, never saved. Closing a
+        payment already closed, cancelled or expired answers PAYMENT_CLOSED; an attempt
+        with no payment at the provider yet answers it without any call.
+        """
+
 
 # What the registry's system check looks for on a provider class.
 PROVIDER_ATTRIBUTES = (
     "channel", "methods", "default_method", "currencies", "attempt_model",
     "build_attempt", "apply_start", "apply_payment_state", "attempts_for", "client_data",
     "start_payment", "parse_webhook", "refund", "fetch_payment", "fetch_refund", "find_refund",
+    "close_payment",
 )  # fmt: skip

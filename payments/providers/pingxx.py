@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -57,6 +58,7 @@ from payments.providers.base import (
     WebhookNotConfigured,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
+    closed_before_creation,
 )
 from payments_project.checks import KeyUnreadable, read_pem
 
@@ -75,6 +77,14 @@ MESSAGE_MAX = 500
 
 # The credential field holding the QR code URL, for the QR methods.
 QR_FIELDS = {"alipay_qr": "alipay_qr", "wx_pub_qr": "wx_pub_qr"}
+
+# The methods whose unpaid charges Ping++ can reverse (撤销, POST /v1/charges/{id}/reverse),
+# as its API reference "撤销 Charge 对象" lists them: alipay, alipay_qr, alipay_lite, wx,
+# wx_wap, wx_lite, wx_pub, wx_pub_qr, upacp*, the *_scan and isv_* channels. Not
+# alipay_pc_direct: its charges stay payable until their time_expire. (An older revision
+# of that page named only the *_scan and isv_* channels: where Ping++ refuses a reverse,
+# close_payment answers the charge's own state.)
+REVERSIBLE_METHODS = frozenset({"alipay_qr", "wx_pub_qr", "wx_pub", "wx_wap"})
 
 SIGNATURE_HEADER = "x-pingplusplus-signature"
 
@@ -465,6 +475,33 @@ class PingxxProvider:
     def fetch_payment(self, provider_payment_id: str) -> PaymentState:
         charge = self._call("retrieve_charge", pingpp.Charge.retrieve, provider_payment_id)
         return self._api_value(payment_state_of, charge)
+
+    # ---- closing ----
+
+    def close_payment(self, attempt: PingxxOrder) -> PaymentState:
+        """Reverse the attempt's charge where its method allows it; otherwise, or when
+        Ping++ refuses the reverse (paid, already reversed or expired, too early for
+        WeChat), the charge as it is now. An unpaid charge that is neither reversed nor
+        expired stays pending: it can be paid until its time_expire."""
+        charge_id = attempt.charge_id
+        if not charge_id:
+            return closed_before_creation(attempt)
+        stored = attempt.charge
+        method = attempt.channel or _text(stored if isinstance(stored, Mapping) else {}, "channel")
+        state: PaymentState | None = None
+        if method in REVERSIBLE_METHODS:
+            try:
+                charge = self._call("reverse_charge", pingpp.Charge.reverse, charge_id)
+            except ProviderRequestRefused:
+                pass  # _translate logged why; the charge says what it is now
+            else:
+                state = self._api_value(payment_state_of, charge)
+        if state is None:
+            state = self.fetch_payment(charge_id)
+        if state.state == PAYMENT_FAILED:
+            # Nothing closed it, and a failed try does not: it may be paid until it expires.
+            state = replace(state, state=PAYMENT_PENDING)
+        return state
 
     # ---- refunds ----
 

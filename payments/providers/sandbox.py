@@ -24,6 +24,7 @@ from payments.providers.base import (
     EVENT_OTHER,
     EVENT_PAYMENT,
     EVENT_REFUND,
+    PAYMENT_CLOSED,
     PAYMENT_FAILED,
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
@@ -38,6 +39,7 @@ from payments.providers.base import (
     RefundState,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
+    closed_before_creation,
 )
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
@@ -189,14 +191,35 @@ class SandboxProvider:
                 return self._refund_state(refund)
         return None
 
+    def close_payment(self, attempt: SandboxAttempt) -> PaymentState:
+        """Close the sandbox's side of an unpaid (pending or declined) payment, so that
+        the confirm page no longer takes it; a paid one stays paid."""
+        if not attempt.payment_id:
+            return closed_before_creation(attempt)
+        SandboxAttempt.objects.filter(
+            payment_id=attempt.payment_id, provider_state__in=(PAYMENT_PENDING, PAYMENT_FAILED)
+        ).update(provider_state=PAYMENT_CLOSED)
+        return self.fetch_payment(attempt.payment_id)
+
     # ---- what the confirm page does ----
 
     def complete(self, attempt_bid: str, *, succeeded: bool) -> tuple[bytes, dict[str, str]]:
         """The user paid or declined: update the sandbox's side and return the signed
-        event it sends (body, headers) for the webhook inbox."""
+        event it sends (body, headers) for the webhook inbox. A closed payment is refused."""
         attempt = SandboxAttempt.objects.get(attempt_bid=attempt_bid)
         state = PAYMENT_SUCCEEDED if succeeded else PAYMENT_FAILED
-        SandboxAttempt.objects.filter(pk=attempt.pk).update(provider_state=state)
+        # One conditional update: a close that comes first wins, never half of each.
+        updated = (
+            SandboxAttempt.objects.filter(pk=attempt.pk)
+            .exclude(provider_state=PAYMENT_CLOSED)
+            .update(provider_state=state)
+        )
+        if not updated:
+            raise ProviderRequestRefused(
+                "The sandbox payment is closed: it can no longer be paid.",
+                channel=self.channel,
+                attempt_bid=attempt_bid,
+            )
         payment = self._payment_object(
             attempt.payment_id or "", attempt.attempt_bid, attempt.amount, attempt.currency, state
         )

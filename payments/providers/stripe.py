@@ -4,6 +4,8 @@ Each provider instance builds one ``StripeClient`` from the settings (the regist
 builds one instance per settings state); nothing is set on the SDK's module globals.
 Every create sends an Idempotency-Key derived from our own ids (``attempt-<bid>``,
 ``refund-<bid>``), so the SDK's network retries, and ours, can never pay or refund twice.
+Closing an attempt sends no key of ours: a close is safe to repeat, and Stripe would
+replay a saved 500 to every retry under the same key for a day.
 
 An attempt is a PaymentIntent (``payment_intent``) or a Checkout Session
 (``checkout_session``) whose PaymentIntent Stripe creates once the payer confirms; both
@@ -16,6 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -55,6 +58,7 @@ from payments.providers.base import (
     WebhookNotConfigured,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
+    closed_before_creation,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,6 +99,11 @@ PI_STATUSES = frozenset(
         "canceled",
         "succeeded",
     }
+)
+# The PaymentIntent statuses Stripe lets be cancelled. It allows processing too, "in rare
+# cases": not tried, that payment may be on its way.
+PI_CANCELLABLE = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
 SESSION_PAID = frozenset({"paid", "no_payment_required"})
 REFUND_STATUSES = {
@@ -680,6 +689,61 @@ class StripeProvider:
             params={"expand": ["latest_charge"]},
         )
         return self._api_value(payment_intent_state, intent)
+
+    # ---- closing ----
+
+    def close_payment(self, attempt: StripeOrder) -> PaymentState:
+        """Expire the attempt's Checkout Session, or cancel its PaymentIntent.
+
+        Looks first, so that only what Stripe lets be closed is sent; a refusal (paid
+        between the look and the close) is answered with a second look.
+        """
+        if attempt.checkout_session_id:
+            return self._close_session(attempt.checkout_session_id)
+        if attempt.payment_intent_id:
+            return self._close_payment_intent(attempt.payment_intent_id)
+        return closed_before_creation(attempt)
+
+    def _close_payment_intent(self, intent_id: str) -> PaymentState:
+        state = self.fetch_payment(intent_id)
+        if _text(state.raw, "status") not in PI_CANCELLABLE:
+            # succeeded, canceled, or processing (the money may be on its way): as it is.
+            return state
+        try:
+            intent = self._call(
+                "cancel_payment_intent",
+                self.client.v1.payment_intents.cancel,
+                intent_id,
+            )
+        except ProviderRequestRefused:
+            state = self.fetch_payment(intent_id)
+            if _text(state.raw, "status") in PI_CANCELLABLE:
+                raise  # refused for another reason than a change of status
+            return state
+        return self._api_value(payment_intent_state, intent)
+
+    def _close_session(self, session_id: str) -> PaymentState:
+        state = self.fetch_payment(session_id)
+        if _text(state.raw, "status") == "open":
+            try:
+                session = self._call(
+                    "expire_checkout_session",
+                    self.client.v1.checkout.sessions.expire,
+                    session_id,
+                )
+            except ProviderRequestRefused:
+                state = self.fetch_payment(session_id)
+                if _text(state.raw, "status") == "open":
+                    raise  # refused for another reason than a change of status
+            else:
+                state = self._api_value(checkout_session_state, session)
+        if state.state == PAYMENT_FAILED and _text(state.raw, "status") == "complete":
+            # Its asynchronous payment failed: a complete session takes no other one.
+            return replace(state, state=PAYMENT_CLOSED)
+        # A complete session whose asynchronous payment is still processing cannot be
+        # expired, nor its PaymentIntent cancelled (Stripe allows that only for
+        # requires_capture): pending, the money may yet come.
+        return state
 
     # ---- refunds ----
 

@@ -26,8 +26,11 @@ from tests.loopback import LoopbackServer
 # Channels the double knows, with the extras each requires.
 CHANNELS = {"alipay_qr": (), "wx_pub_qr": ("product_id",), "alipay_pc_direct": ("success_url",),
             "wx_pub": ("open_id",), "wx_wap": ()}  # fmt: skip
+# Channels whose unpaid charges can be reversed (撤销), as Ping++'s API reference lists them.
+REVERSIBLE = ("alipay_qr", "wx_pub_qr", "wx_pub", "wx_wap")
 ORDER_NO = re.compile(r"[0-9A-Za-z]{1,64}")
 CHARGE_PATH = re.compile(r"^/v1/charges/([^/]+)(/refunds(?:/([^/]+))?)?$")
+REVERSE_PATH = re.compile(r"^/v1/charges/([^/]+)/reverse$")
 
 
 def _new_id(prefix: str) -> str:
@@ -167,6 +170,10 @@ class PingxxDouble(LoopbackServer):
         params = json.loads(raw) if raw else {}
         if method == "POST" and url.path == "/v1/charges":
             return 200, self._create_charge(params)
+        if method == "POST" and (reverse := REVERSE_PATH.match(url.path)):
+            if reverse.group(1) not in self.charges:
+                raise DoubleError(404, f"No such resource: {url.path}")
+            return 200, self._reverse_charge(self.charges[reverse.group(1)])
         match = CHARGE_PATH.match(url.path)
         if not match or match.group(1) not in self.charges:
             raise DoubleError(404, f"No such resource: {url.path}")
@@ -229,6 +236,21 @@ class PingxxDouble(LoopbackServer):
             "credential": credential, "description": params.get("description"),
         }  # fmt: skip
         self.charges[charge_id] = charge
+        return charge
+
+    @staticmethod
+    def _reverse_charge(charge: dict[str, Any]) -> dict[str, Any]:
+        """Close an unpaid charge. A paid one (to be refunded instead), one already
+        reversed or expired, or one of a channel without the call is refused."""
+        for wrong, message in [
+            (charge["channel"] not in REVERSIBLE, f"channel {charge['channel']} cannot reverse"),
+            (charge["paid"], "charge is paid: refund it instead"),
+            (charge["reversed"], "charge is already reversed"),
+            (charge["time_expire"] <= time.time(), "charge is expired"),
+        ]:
+            if wrong:
+                raise DoubleError(400, message)
+        charge["reversed"] = True
         return charge
 
     def _create_refund(self, charge: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

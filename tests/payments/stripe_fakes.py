@@ -20,7 +20,16 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.loopback import LoopbackServer
 
 PI_PATH = re.compile(r"^/v1/payment_intents/([^/]+)$")
+PI_CANCEL_PATH = re.compile(r"^/v1/payment_intents/([^/]+)/cancel$")
 SESSION_PATH = re.compile(r"^/v1/checkout/sessions/([^/]+)$")
+SESSION_EXPIRE_PATH = re.compile(r"^/v1/checkout/sessions/([^/]+)/expire$")
+# What Stripe lets be cancelled (it also allows processing "in rare cases": not faked).
+CANCELLABLE = (
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+)
 REFUND_PATH = re.compile(r"^/v1/refunds/([^/]+)$")
 TOKEN = re.compile(r"\[([^\]]*)\]")
 
@@ -81,7 +90,8 @@ class StripeFakeError(Exception):
 
 
 class FakeStripe(LoopbackServer):
-    """In-memory Stripe: /v1/payment_intents, /v1/checkout/sessions, /v1/refunds."""
+    """In-memory Stripe: /v1/payment_intents (and their cancel), /v1/checkout/sessions (and
+    their expire), /v1/refunds."""
 
     def __init__(self, *, secret_key: str) -> None:
         super().__init__()
@@ -247,8 +257,12 @@ class FakeStripe(LoopbackServer):
             return self._public(self._create_payment_intent(params))
         if method == "GET" and (match := PI_PATH.match(path)):
             return self._expand_intent(self._get(self.payment_intents, match[1]), expand, "")
+        if method == "POST" and (match := PI_CANCEL_PATH.match(path)):
+            return self._cancel_payment_intent(self._get(self.payment_intents, match[1]), params)
         if method == "POST" and path == "/v1/checkout/sessions":
             return self._public(self._create_session(params))
+        if method == "POST" and (match := SESSION_EXPIRE_PATH.match(path)):
+            return self._expire_session(self._get(self.sessions, match[1]))
         if method == "GET" and (match := SESSION_PATH.match(path)):
             session = self._public(self._get(self.sessions, match[1]))
             if "payment_intent" in expand and session.get("payment_intent"):
@@ -389,6 +403,42 @@ class FakeStripe(LoopbackServer):
         }
         self.sessions[session_id] = session
         return session
+
+    def _cancel_payment_intent(
+        self, intent: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        if intent["status"] not in CANCELLABLE:
+            raise StripeFakeError(
+                400,
+                f"You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+                f"may be canceled: {', '.join(CANCELLABLE)}.",
+                code="payment_intent_unexpected_state",
+            )
+        in_session = any(s.get("payment_intent") == intent["id"] for s in self.sessions.values())
+        if in_session and intent["status"] != "requires_capture":
+            raise StripeFakeError(
+                400,
+                "You cannot cancel the PaymentIntent of a Checkout Session: expire the "
+                "Checkout Session instead.",
+                code="payment_intent_unexpected_state",
+            )
+        intent.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            cancellation_reason=params.get("cancellation_reason"),
+        )
+        return self._public(intent)
+
+    def _expire_session(self, session: dict[str, Any]) -> dict[str, Any]:
+        if session["status"] != "open":
+            raise StripeFakeError(
+                400,
+                f"Only Checkout Sessions with a status in [open] can be expired. This "
+                f"Checkout Session has a status of {session['status']}.",
+            )
+        session.update(status="expired", url=None)
+        return self._public(session)
 
     def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
         intent = self._get(self.payment_intents, params.get("payment_intent", ""))

@@ -33,7 +33,9 @@ from orders.services import (
     payments_reconcile,
     refund_request,
 )
+from payments import registry
 from payments.models import AttemptStatus, InboxStatus, StripeOrder, WebhookEvent
+from payments.providers.base import PAYMENT_CLOSED, PAYMENT_SUCCEEDED
 from tests.factories import ProductFactory
 from tests.localstripe import StripeLocal
 from tests.threads import run_together
@@ -363,6 +365,36 @@ def test_a_payment_whose_webhook_never_comes_is_settled_by_sync_and_reconciliati
     )
     assert reconciled_attempt.status == AttemptStatus.PAID
     assert not WebhookEvent.objects.exists()
+
+
+# ---- closing ----
+
+
+def test_closing_cancels_the_payment_intent_so_it_can_no_longer_be_paid(
+    stripe_channel: StripeLocal,
+):
+    client = stripe_channel.client()
+    _, attempt = started_order()
+    provider = registry.get_provider("stripe")
+
+    state = provider.close_payment(attempt)
+
+    assert (state.state, state.provider_payment_id) == (PAYMENT_CLOSED, attempt.payment_intent_id)
+    assert client.v1.payment_intents.retrieve(attempt.payment_intent_id).status == "canceled"
+    with pytest.raises(stripe.InvalidRequestError):
+        pay(client, attempt.payment_intent_id)
+    assert provider.close_payment(attempt).state == PAYMENT_CLOSED  # again: nothing to do
+
+
+def test_closing_a_paid_payment_intent_reports_the_payment(stripe_channel: StripeLocal):
+    client = stripe_channel.client()
+    _, attempt = started_order("25.00", "usd")
+    pay(client, attempt.payment_intent_id)
+
+    state = registry.get_provider("stripe").close_payment(attempt)
+
+    assert (state.state, state.amount, state.currency) == (PAYMENT_SUCCEEDED, 2500, "usd")
+    assert client.v1.payment_intents.retrieve(attempt.payment_intent_id).status == "succeeded"
 
 
 # ---- concurrency and order of events (MariaDB) ----
