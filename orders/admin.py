@@ -283,8 +283,8 @@ class SupportConsoleMixin:
             confirm=confirm,
             refundable=money(refundable, order.currency),
             amount=money(amount, order.currency) if amount is not None else "",
-            needs_approval=confirm and support.needs_approval(amount),
-            threshold=support.approval_threshold(),
+            needs_approval=confirm and support.needs_approval(order, amount),
+            threshold=support.approval_threshold_display(order),
         )
 
     def mark_paid_view(self, request, object_id):
@@ -713,3 +713,6 @@ def _order_bids_for_provider_id(term: str) -> list[str]:
         | Q(stripe_order_bid=term)
     ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
     return [*pingxx, *stripe]
+
+
+from orders import admin_attention  # noqa: E402, F401  (registers the Needs attention list)

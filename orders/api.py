@@ -16,13 +16,15 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from orders import selectors, services
-from orders.models import Order, OrderStatus, Product
+from orders.models import Order, OrderStatus, Product, RefundApproval
 from orders.serializers import (
     OrderCreateSerializer,
     OrderSerializer,
     PayResultSerializer,
     PaySerializer,
     ProductSerializer,
+    RefundApprovalSerializer,
+    RefundAwaitingApprovalSerializer,
     RefundCreateSerializer,
     RefundSerializer,
 )
@@ -184,18 +186,34 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(
         request=RefundCreateSerializer,
-        responses={201: RefundSerializer, **errors(404, 409, 502, 503)},
+        responses={
+            201: RefundSerializer,
+            202: OpenApiResponse(
+                RefundAwaitingApprovalSerializer,
+                "held for a second staff member's approval: the order's staff refunds "
+                "would pass REFUND_APPROVAL_THRESHOLDS; nothing is sent to the provider",
+            ),
+            **errors(404, 409, 502, 503),
+        },
     )
     def create(self, request):
         data = RefundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         order = get_object_or_404(Order.objects.live(), order_bid=values["order"])
-        refund = services.refund_request(
+        result = services.refund_request(
             order=order,
             amount=values.get("amount"),
             reason=values["reason"],
             actor=request.user,
             source=f"api:{request.user.get_username()}",
         )
-        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+        if isinstance(result, RefundApproval):
+            body = {
+                "code": "refund_awaiting_approval",
+                "message": f"The refund of {result.amount} {result.currency.upper()} waits "
+                "for a second staff member's approval in the support console.",
+                "approval": RefundApprovalSerializer(result).data,
+            }
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(RefundSerializer(result).data, status=status.HTTP_201_CREATED)

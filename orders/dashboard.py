@@ -18,7 +18,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from orders.models import Order, OrderStatus, Refund, RefundStatus
+from orders.models import (
+    Attention,
+    AttentionKind,
+    AttentionStatus,
+    Order,
+    OrderStatus,
+    Refund,
+    RefundStatus,
+)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -115,9 +123,17 @@ def build(params: Mapping[str, str]) -> dict:
         {"currency": currency, "svg": bar_chart(all_days, per_day[currency], currency)}
         for currency in sorted(per_day)
     ]
+    attention = dict(
+        Attention.objects.filter(status=AttentionStatus.OPEN)
+        .values_list("kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     return {
         "start": start,
         "end": end,
+        "attention_open": sum(attention.values()),
+        "attention": [(label, attention.get(kind, 0)) for kind, label in AttentionKind.choices],
         "rows": table,
         "totals": sorted(totals.items()),
         "charts": charts,

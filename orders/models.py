@@ -385,3 +385,100 @@ class RefundApproval(models.Model):
 
     def __str__(self) -> str:
         return f"approval {self.pk} of {self.amount} {self.currency.upper()}"
+
+
+class PurchaseLock(models.Model):
+    """One row per user and product, made before their first order: every order
+    creation and every payment of that user and product locks it first, so two
+    concurrent requests can never make two live orders, nor two paid ones unnoticed."""
+
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    product_bid = models.CharField(max_length=36, db_comment="Product business identifier")
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+
+    class Meta:
+        db_table = "order_purchase_locks"
+        db_table_comment = "One lock row per user and product, taken before their orders"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_bid", "product_bid"], name="uq_order_purchase_locks_user_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_bid}/{self.product_bid}"
+
+
+class AttentionKind(models.TextChoices):
+    DUPLICATE_PURCHASE = "duplicate_purchase", "paid twice for one product"
+    REFUND_REVERSED = "refund_reversed", "refund failed after it succeeded"
+    UNSETTLED = "unsettled", "reconciliation cannot settle it"
+
+
+class AttentionStatus(models.TextChoices):
+    WATCHING = "watching", "being retried"
+    OPEN = "open", "needs attention"
+    RESOLVED = "resolved"
+
+
+class Attention(models.Model):
+    """Something staff must look at: money the service cannot settle on its own.
+
+    Reconciliation counts its failed tries at an attempt, refund or inbox event here
+    (``watching``); past ``RECONCILE_MAX_TRIES`` the row is ``open`` and reconciliation
+    leaves the subject alone until staff retry or resolve it. A refund that failed after
+    succeeding and a second purchase kept under the ``flag`` policy open a row at once.
+    """
+
+    kind = models.CharField(max_length=32, choices=AttentionKind.choices, db_comment="What")
+    status = models.CharField(
+        max_length=16,
+        choices=AttentionStatus.choices,
+        default=AttentionStatus.OPEN,
+        db_comment="watching, open or resolved",
+    )
+    subject_kind = models.CharField(
+        max_length=16, db_comment="order, attempt, refund or event (inbox row id)"
+    )
+    subject_bid = models.CharField(max_length=64, db_comment="Its business identifier")
+    channel = models.CharField(max_length=50, blank=True, default="", db_comment="Channel")
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="attention",
+        db_comment="The order it concerns",
+    )
+    reason = models.CharField(max_length=500, db_comment="Why it needs attention")
+    tries = models.PositiveIntegerField(default=0, db_comment="Reconciliation tries that failed")
+    last_answer = models.TextField(blank=True, default="", db_comment="Last provider answer")
+    note = models.TextField(blank=True, default="", db_comment="Staff note on resolving it")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_comment="Staff user who resolved it",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True, db_comment="When it was resolved")
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+    updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
+
+    class Meta:
+        db_table = "order_attention"
+        db_table_comment = "What staff must look at: money the service cannot settle alone"
+        verbose_name = "needs attention"
+        verbose_name_plural = "needs attention"
+        indexes = [
+            LegacyIndex(fields=["status", "kind", "updated_at"], name="ix_order_attention_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject_kind", "subject_bid"], name="uq_order_attention_subject"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject_kind} {self.subject_bid}"

@@ -10,7 +10,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Order, OrderStatus, Product, Refund
+from orders.models import Order, OrderStatus, Product, Refund, RefundApproval
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
 
@@ -142,6 +142,36 @@ class RefundSerializer(serializers.ModelSerializer):
             "settled_at",
         ]
         read_only_fields = fields
+
+
+class RefundApprovalSerializer(serializers.ModelSerializer):
+    """A staff refund held until a second staff member approves it."""
+
+    order = serializers.CharField(source="order.order_bid")
+    amount = serializers.DecimalField(**MONEY)
+    requested_by = serializers.CharField(source="requested_by.get_username")
+
+    class Meta:
+        model = RefundApproval
+        fields = [
+            "id",
+            "order",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "requested_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RefundAwaitingApprovalSerializer(serializers.Serializer):
+    """The answer to a refund request that waits for approval (202)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    approval = RefundApprovalSerializer()
 
 
 class RefundCreateSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -37,12 +37,18 @@ from orders.errors import (
 )
 from orders.models import (
     PRICE_DECIMAL_PLACES,
+    ApprovalStatus,
+    Attention,
+    AttentionKind,
+    AttentionStatus,
     Order,
     OrderEvent,
     OrderEventKind,
     OrderStatus,
     Product,
+    PurchaseLock,
     Refund,
+    RefundApproval,
     RefundStatus,
     new_bid,
 )
@@ -52,6 +58,7 @@ from payments.money import UnsupportedCurrency, exponent, to_major, to_minor
 from payments.providers.base import (
     PAYMENT_CLOSED,
     PAYMENT_FAILED,
+    PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     REFUND_FAILED,
     REFUND_SUCCEEDED,
@@ -79,6 +86,8 @@ TRANSITIONS: dict[int, frozenset[int]] = {
     S.REFUNDED: frozenset(),
 }
 PAYABLE = (S.INIT, S.UNPAID)
+# The one way back, on a provider's word only: a refund that failed after succeeding.
+REVERSALS: dict[int, frozenset[int]] = {S.REFUNDED: frozenset({S.PAID})}
 
 
 # ---- status and history ----
@@ -139,6 +148,7 @@ def order_set_status(
     message: str = "",
     data: dict | None = None,
     changes: dict[str, Any] | None = None,
+    refund_reversal: bool = False,
 ) -> Order:
     """The one place an order's status changes: lock, check, save, audit.
 
@@ -147,7 +157,8 @@ def order_set_status(
     other that is not allowed.
     """
     locked = _lock(order)
-    if to not in TRANSITIONS[locked.status]:
+    allowed = REVERSALS if refund_reversal else TRANSITIONS
+    if to not in allowed.get(locked.status, frozenset()):
         raise TransitionNotAllowed(
             f"Order {locked.order_bid} cannot go from {locked.status_name} to "
             f"{OrderStatus(to).label}.",
@@ -181,6 +192,37 @@ def _expired(order: Order, now=None) -> bool:
     return order.created_at <= now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
 
 
+def _purchase_lock(*, user_bid: str, product_bid: str) -> None:
+    """Lock the user's purchases of the product until the caller's transaction ends.
+
+    The lock row is made before the first order (in its own short transaction where
+    the caller has none), so concurrent creations and payments of one user and product
+    queue on one row: never two live orders, never two payments unnoticed. Locks are
+    always taken in this order: purchase, then order, then attempt or refund.
+    """
+    found = PurchaseLock.objects.select_for_update().filter(
+        user_bid=user_bid, product_bid=product_bid
+    )
+    if found.exists():
+        return
+    try:
+        with transaction.atomic():
+            PurchaseLock.objects.create(user_bid=user_bid, product_bid=product_bid)
+    except IntegrityError:  # made meanwhile by a concurrent request: wait for its lock
+        found.get()
+
+
+def _purchase_lock_row(*, user_bid: str, product_bid: str) -> None:
+    """Make the lock row, committed, before the transaction that locks it."""
+    if PurchaseLock.objects.filter(user_bid=user_bid, product_bid=product_bid).exists():
+        return
+    try:
+        with transaction.atomic():
+            PurchaseLock.objects.create(user_bid=user_bid, product_bid=product_bid)
+    except IntegrityError:
+        pass
+
+
 def order_create(
     *, user_bid: str, product_bid: str, channel: str | None = None, actor: Any = None
 ) -> tuple[Order, bool]:
@@ -188,7 +230,8 @@ def order_create(
 
     The price comes from the product. An unexpired unpaid order of the same user and
     product is reused, its price refreshed; a product already paid for is refused; a
-    free product is paid at once.
+    free product is paid at once. Under the user's purchase lock, so concurrent calls
+    give one live order.
     """
     product = Product.objects.filter(product_bid=product_bid, active=True).first()
     if product is None:
@@ -201,21 +244,23 @@ def order_create(
     if channel:
         registry.get_provider(channel)  # refuses a channel that is not enabled
     source = "api"
-    mine = Order.objects.live().filter(user_bid=user_bid, product_bid=product_bid)
-    if mine.filter(status=S.PAID).exists():
-        raise AlreadyPurchased(
-            f"The product {product.name!r} is already paid for.", product=product_bid
-        )
-    for order in mine.filter(status__in=PAYABLE).order_by("-id"):
-        repriced = (order.payable_price, order.currency) != (product.price, product.currency)
-        if _expired(order) or (repriced and order.status == S.UNPAID):
-            # An order with payment attempts keeps its price: the attempts may still
-            # be paid. A new order carries the new price.
-            order_timeout(order=order, source="system")
-            continue
-        return _order_refresh(order=order, product=product, channel=channel), False
-
+    _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
+        _purchase_lock(user_bid=user_bid, product_bid=product_bid)
+        mine = Order.objects.live().filter(user_bid=user_bid, product_bid=product_bid)
+        if mine.filter(status=S.PAID).exists():
+            raise AlreadyPurchased(
+                f"The product {product.name!r} is already paid for.", product=product_bid
+            )
+        for order in mine.filter(status__in=PAYABLE).order_by("-id"):
+            repriced = (order.payable_price, order.currency) != (product.price, product.currency)
+            if _expired(order) or (repriced and order.status == S.UNPAID):
+                # An order with payment attempts keeps its price; it is timed out (its
+                # attempts closed at the provider) and a new order carries the new price.
+                order_timeout(order=order, source="system")
+                continue
+            return _order_refresh(order=order, product=product, channel=channel), False
+
         order = Order.objects.create(
             order_bid=new_bid(),
             product_bid=product.product_bid,
@@ -268,22 +313,90 @@ def _order_refresh(*, order: Order, product: Product, channel: str | None) -> Or
 
 
 def order_timeout(*, order: Order, source: str = "system") -> bool:
-    """Time out an unpaid order; False if it was no longer payable when locked."""
+    """Time out an unpaid order; False if it was no longer payable when locked. Its
+    open attempts are closed at their providers once the time-out is committed."""
     try:
         order_set_status(order=order, to=S.TIMEOUT, source=source, message="timed out unpaid")
     except TransitionNotAllowed:
         return False
+    _close_attempts_after_commit(order.order_bid, source)
     return True
 
 
 def order_cancel(*, order: Order, actor: Any = None, source: str = "api") -> Order:
+    """Cancel an unpaid order, then close its open attempts at their providers, so that
+    the customer cannot pay a dead order."""
     if order.status not in PAYABLE:
         raise OrderNotPayable(
             f"Order {order.order_bid} is {order.status_name}: only an unpaid order can be "
             "cancelled.",
             order_bid=order.order_bid,
         )
-    return order_set_status(order=order, to=S.CANCELLED, source=source, actor=actor)
+    cancelled = order_set_status(order=order, to=S.CANCELLED, source=source, actor=actor)
+    _close_attempts_after_commit(order.order_bid, source)
+    return cancelled
+
+
+def _close_attempts_after_commit(order_bid: str, source: str) -> None:
+    def close() -> None:
+        try:
+            order_attempts_close(order_bid=order_bid, source=source)
+        except Exception:  # the order is closed; reconciliation closes what is left
+            logger.exception("closing the attempts of order %s failed", order_bid)
+
+    transaction.on_commit(close)
+
+
+def _open_attempts(order_bid: str) -> list[tuple[Any, Any]]:
+    """(provider, attempt) for every pending attempt of an order, in every channel."""
+    found = []
+    for channel in registry.enabled_channels():  # a disabled channel has no keys to call
+        if channel not in settings.PAYMENT_PROVIDERS:
+            continue
+        provider = registry.get_provider_any(channel)
+        for attempt in provider.attempt_model.objects.filter(
+            order_bid=order_bid, status=AttemptStatus.PENDING
+        ):
+            found.append((provider, attempt))
+    return found
+
+
+def order_attempts_close(*, order_bid: str, source: str = "system") -> int:
+    """Close at the provider every pending attempt of an order that is no longer
+    payable; how many could not be closed now (reconciliation retries them).
+
+    Each provider is called outside any lock; its answer is applied like any other:
+    closed, or paid meanwhile (a late payment, recorded as such).
+    """
+    left = 0
+    for provider, attempt in _open_attempts(order_bid):
+        try:
+            _attempt_close(provider, attempt, source=source)
+        except ProviderError as exc:
+            left += 1
+            order = Order.objects.filter(order_bid=order_bid).first()
+            if order is not None:
+                order_event_write(
+                    order=order,
+                    kind=OrderEventKind.ATTEMPT,
+                    message=f"attempt {attempt.attempt_bid} could not be closed at "
+                    f"{provider.channel} yet ({exc.code}); reconciliation will retry",
+                    source=source,
+                    data={"attempt_bid": attempt.attempt_bid, "error": exc.message},
+                )
+    return left
+
+
+def _attempt_close(provider, attempt, *, source: str) -> None:
+    state = provider.close_payment(attempt)
+    if state.state == PAYMENT_PENDING:
+        return  # no close call for this method: it expires with the order
+    if not state.attempt_bid:
+        state = replace(state, attempt_bid=attempt.attempt_bid)
+    if not state.provider_payment_id and state.state == PAYMENT_CLOSED:
+        _attempt_close_orphan(provider, attempt)
+        return
+    payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:close")
 
 
 def orders_expire(*, now=None, limit: int = 1000) -> int:
@@ -521,7 +634,16 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
         attempt = _find_attempt(
             provider, attempt_bid=state.attempt_bid, provider_payment_id=state.provider_payment_id
         )
-        # Locks are always taken order first, then attempt or refund: no deadlocks.
+        if state.state == PAYMENT_SUCCEEDED:
+            # Whether the user already owns the product is decided under their lock.
+            owner = (
+                Order.objects.filter(order_bid=attempt.order_bid)
+                .values_list("user_bid", "product_bid")
+                .first()
+            )
+            if owner is not None:
+                _purchase_lock(user_bid=owner[0], product_bid=owner[1])
+        # Locks are always taken purchase, order, then attempt or refund: no deadlocks.
         order = _lock(attempt.order_bid)
         attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
         try:
@@ -564,32 +686,8 @@ def _apply_payment_to(
         attempt.save(update_fields=[*fields, "status"])
         paid = to_major(state.amount, state.currency)
         if order.status in TRANSITIONS and S.PAID in TRANSITIONS[order.status]:
-            late = order.status in (S.TIMEOUT, S.CANCELLED)
-            already_bought = (
-                late
-                and Order.objects.live()
-                .filter(user_bid=order.user_bid, product_bid=order.product_bid, status=S.PAID)
-                .exists()
-            )
-            order_set_status(
-                order=order,
-                to=S.PAID,
-                source=source,
-                message=(
-                    f"paid {paid} {state.currency.upper()} through {attempt.attempt_bid}"
-                    + (f" (late: the order was {order.status_name})" if late else "")
-                    + (
-                        "; the user already has a paid order for this product: refund one"
-                        if already_bought
-                        else ""
-                    )
-                ),
-                data={
-                    "attempt_bid": attempt.attempt_bid,
-                    "late": late,
-                    "duplicate_purchase": already_bought,
-                },
-                changes={"paid_price": paid, "payment_channel": channel},
+            _order_paid(
+                channel=channel, order=order, attempt=attempt, paid=paid, state=state, source=source
             )
         else:
             _duplicate_payment_refund(
@@ -610,6 +708,146 @@ def _apply_payment_to(
             source=source,
         )
     attempt.save(update_fields=fields)
+
+
+def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, source: str) -> None:
+    """A payment that pays ``order`` (locked, with the user's purchase lock held).
+
+    Money received is never refused: a late payment on a timed-out or cancelled order
+    pays it. Other unpaid orders of the same product are cancelled. A payment for a
+    product the user already owns through another paid order is a duplicate purchase:
+    refunded at once through its channel, or kept for staff, by
+    ``PAY_DUPLICATE_PAYMENT_POLICY``.
+    """
+    late = order.status in (S.TIMEOUT, S.CANCELLED)
+    siblings = Order.objects.live().filter(user_bid=order.user_bid, product_bid=order.product_bid)
+    owned = siblings.filter(status=S.PAID).exclude(pk=order.pk).order_by("id").first()
+    policy = settings.PAY_DUPLICATE_PAYMENT_POLICY
+    order_set_status(
+        order=order,
+        to=S.PAID,
+        source=source,
+        message=(
+            f"paid {paid} {state.currency.upper()} through {attempt.attempt_bid}"
+            + (f" (late: the order was {order.status_name})" if late else "")
+            + (
+                f"; the user already owns the product through order {owned.order_bid}: "
+                + ("refunded automatically" if policy == "refund" else "kept for staff")
+                if owned
+                else ""
+            )
+        ),
+        data={
+            "attempt_bid": attempt.attempt_bid,
+            "late": late,
+            "duplicate_purchase": owned.order_bid if owned else False,
+        },
+        changes={"paid_price": paid, "payment_channel": channel},
+    )
+    for other in siblings.filter(status__in=PAYABLE).exclude(pk=order.pk):
+        order_set_status(
+            order=other,
+            to=S.CANCELLED,
+            source=source,
+            message=f"cancelled: order {order.order_bid} paid for the same product",
+        )
+        _close_attempts_after_commit(other.order_bid, source)
+    if owned is None:
+        return
+    reason = f"duplicate purchase: the product is already owned through order {owned.order_bid}"
+    if policy == "refund":
+        refund = Refund.objects.create(
+            order=order,
+            payment_channel=channel,
+            attempt_bid=attempt.attempt_bid,
+            amount=paid,
+            currency=order.currency,
+            reason=reason[:255],
+        )
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund {refund.refund_bid} of {paid} {order.currency.upper()} "
+            f"requested automatically: {reason}",
+            source=source,
+            data={"refund_bid": refund.refund_bid, "duplicate_purchase": owned.order_bid},
+        )
+        _submit_after_commit(refund, attempt.provider_payment_id)
+    else:
+        attention_open(
+            kind=AttentionKind.DUPLICATE_PURCHASE,
+            subject_kind="order",
+            subject_bid=order.order_bid,
+            order=order,
+            channel=channel,
+            reason=reason + " (PAY_DUPLICATE_PAYMENT_POLICY=flag: refund it or keep it)",
+        )
+
+
+def _submit_after_commit(refund: Refund, payment_id: str) -> None:
+    """Send a refund once the transaction that wrote it has committed; a provider
+    error leaves it pending for reconciliation."""
+
+    def submit() -> None:
+        try:
+            refund_submit(refund=refund, provider_payment_id=payment_id)
+        except ProviderError:
+            logger.warning(
+                "refund %s not sent yet",
+                refund.refund_bid,
+                extra={
+                    "order_bid": refund.order.order_bid,
+                    "attempt_bid": refund.attempt_bid,
+                    "refund_bid": refund.refund_bid,
+                    "channel": refund.payment_channel,
+                },
+            )
+
+    transaction.on_commit(submit)
+
+
+# ---- needs attention ----
+
+
+def attention_open(
+    *,
+    kind: str,
+    subject_kind: str,
+    subject_bid: str,
+    reason: str,
+    order: Order | None = None,
+    channel: str = "",
+    last_answer: str = "",
+) -> Attention:
+    """List something for staff (or list it again, if it was resolved before)."""
+    row, created = Attention.objects.get_or_create(
+        kind=kind,
+        subject_kind=subject_kind,
+        subject_bid=subject_bid,
+        defaults={
+            "order": order,
+            "channel": channel,
+            "reason": reason[:500],
+            "last_answer": last_answer,
+            "status": AttentionStatus.OPEN,
+        },
+    )
+    if not created:
+        row.status = AttentionStatus.OPEN
+        row.reason = reason[:500]
+        row.last_answer = last_answer or row.last_answer
+        row.resolved_at = None
+        row.resolved_by = None
+        row.save()
+    if order is not None:
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.NOTE,
+            message=f"needs attention: {reason}",
+            source="system",
+            data={"attention": row.pk, "kind": kind},
+        )
+    return row
 
 
 def payment_sync(*, order: Order, source: str = "sync") -> Order:
@@ -637,21 +875,16 @@ def order_refundable_now(order: Order) -> Decimal:
     """What can still be refunded: paid, less refunds that succeeded, are pending, or
     await a second staff member's approval (refunds of a duplicate payment are not
     part of the order's totals)."""
-    from orders.models import ApprovalStatus
+    pending = _total(order.refunds.filter(status=RefundStatus.PENDING, duplicate_payment=False))
+    return order.paid_price - order.refunded_price - pending - _awaiting_approval(order)
 
-    pending = (
-        order.refunds.filter(status=RefundStatus.PENDING, duplicate_payment=False).aggregate(
-            total=Sum("amount")
-        )["total"]
-        or 0
-    )
-    awaiting = (
-        order.refund_approvals.filter(status=ApprovalStatus.AWAITING).aggregate(
-            total=Sum("amount")
-        )["total"]
-        or 0
-    )
-    return order.paid_price - order.refunded_price - pending - awaiting
+
+def _total(queryset) -> Decimal:
+    return queryset.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+
+
+def _awaiting_approval(order: Order) -> Decimal:
+    return _total(order.refund_approvals.filter(status=ApprovalStatus.AWAITING))
 
 
 def refund_amount_checked(locked: Order, amount: Decimal | None) -> Decimal:
@@ -668,6 +901,33 @@ def refund_amount_checked(locked: Order, amount: Decimal | None) -> Decimal:
             currency=locked.currency,
         )
     return amount
+
+
+def approval_threshold(currency: str) -> int | None:
+    """The staff refund total (minor units) above which approval is needed for an
+    order in ``currency``; None where every refund needs approval."""
+    thresholds = settings.REFUND_APPROVAL_THRESHOLDS
+    return thresholds.get(currency.lower(), thresholds.get("*"))
+
+
+def staff_refund_total(locked: Order) -> Decimal:
+    """What staff have refunded and asked for on an order: refunds pending or
+    succeeded and refunds awaiting approval (automatic refunds of duplicate payments
+    are not theirs)."""
+    refunds = locked.refunds.filter(
+        status__in=(RefundStatus.PENDING, RefundStatus.SUCCEEDED), duplicate_payment=False
+    )
+    return _total(refunds) + _awaiting_approval(locked)
+
+
+def refund_needs_approval(locked: Order, amount: Decimal) -> bool:
+    """Whether a staff refund of ``amount`` would bring the order's staff refund total
+    past its currency's threshold (five refunds of 100 count as one of 500)."""
+    threshold = approval_threshold(locked.currency)
+    if threshold is None:
+        return True
+    total = staff_refund_total(locked) + amount
+    return to_minor(total, locked.currency) > threshold
 
 
 def _paying_attempt(provider, order: Order):
@@ -698,12 +958,19 @@ def refund_request(
     reason: str,
     actor: Any = None,
     source: str = "api",
-) -> Refund:
+    approval: RefundApproval | None = None,
+) -> Refund | RefundApproval:
     """Refund part or all of a paid order: a pending row under the order's lock, then
     the provider outside it. Concurrent requests can never refund more than was paid.
+
+    Every door (API, admin, commands) comes here: a refund that brings what staff have
+    refunded and asked for on the order past its currency's threshold is held as a
+    ``RefundApproval`` instead, with no provider call, until another staff member
+    approves it (``approval`` is then the approved request, and the refund is sent).
     """
     if not reason or not reason.strip():
         raise InvalidInput("A refund needs a reason.", code="reason_required")
+    reason = reason.strip()[:255]
     with transaction.atomic():
         locked = _lock(order)
         if locked.status != S.PAID:
@@ -722,13 +989,17 @@ def refund_request(
                 "refund (it was paid without a provider).",
                 order_bid=locked.order_bid,
             )
+        if approval is None and refund_needs_approval(locked, amount):
+            return _approval_request(
+                locked, amount=amount, reason=reason, actor=actor, source=source
+            )
         refund = Refund.objects.create(
             order=locked,
             payment_channel=locked.payment_channel,
             attempt_bid=attempt.attempt_bid,
             amount=amount,
             currency=locked.currency,
-            reason=reason.strip()[:255],
+            reason=reason,
             requested_by=actor if getattr(actor, "pk", None) else None,
         )
         order_event_write(
@@ -740,9 +1011,40 @@ def refund_request(
             actor=actor,
             data={"refund_bid": refund.refund_bid},
         )
+        if approval is not None:
+            RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
     refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id)
     refund.refresh_from_db()
     return refund
+
+
+def _approval_request(
+    locked: Order, *, amount: Decimal, reason: str, actor: Any, source: str
+) -> RefundApproval:
+    if not getattr(actor, "pk", None):
+        raise InvalidInput(
+            "A refund above the approval threshold must be asked for by a staff user.",
+            code="approval_requires_staff",
+        )
+    approval = RefundApproval.objects.create(
+        order=locked, amount=amount, currency=locked.currency, reason=reason, requested_by=actor
+    )
+    threshold = approval_threshold(locked.currency)
+    limit = (
+        f"the {to_major(threshold, locked.currency)} {locked.currency.upper()} threshold"
+        if threshold is not None
+        else f"no threshold is set for {locked.currency.upper()}"
+    )
+    order_event_write(
+        order=locked,
+        kind=OrderEventKind.REFUND,
+        message=f"refund of {amount} {locked.currency.upper()} awaits a second staff "
+        f"member's approval (approval {approval.pk}; {limit}): {reason}",
+        source=source,
+        actor=actor,
+        data={"approval": approval.pk},
+    )
+    return approval
 
 
 def _duplicate_payment_refund(
@@ -773,24 +1075,7 @@ def _duplicate_payment_refund(
         source=source,
         data={"attempt_bid": attempt.attempt_bid, "duplicate_payment": True},
     )
-    payment_id = attempt.provider_payment_id
-
-    def submit() -> None:
-        try:
-            refund_submit(refund=refund, provider_payment_id=payment_id)
-        except ProviderError:
-            logger.warning(
-                "duplicate payment refund %s not sent yet",
-                refund.refund_bid,
-                extra={
-                    "order_bid": order.order_bid,
-                    "attempt_bid": attempt.attempt_bid,
-                    "refund_bid": refund.refund_bid,
-                    "channel": channel,
-                },
-            )
-
-    transaction.on_commit(submit)
+    _submit_after_commit(refund, attempt.provider_payment_id)
 
 
 def _refund_claim(refund: Refund) -> bool:
@@ -894,8 +1179,24 @@ def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | N
             refund.provider_refund_id = state.provider_refund_id
         if state.raw:
             refund.raw = dict(state.raw)
-        if state.state == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
+        refund.outcome = "no change"
+        if state.state == REFUND_SUCCEEDED and refund.status == RefundStatus.FAILED:
+            # Failed here (its reversal recorded), then reported succeeded again: the
+            # provider's latest word on an old state; listed for staff, not applied.
+            refund.outcome = "refund reported succeeded after it failed: left for staff"
+            attention_open(
+                kind=AttentionKind.REFUND_REVERSED,
+                subject_kind="refund",
+                subject_bid=refund.refund_bid,
+                order=order,
+                channel=channel,
+                reason=f"refund {refund.refund_bid} was reported succeeded after it failed; "
+                "check it at the provider",
+                last_answer=json.dumps(dict(state.raw), default=str)[:5000],
+            )
+        elif state.state == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
             _refund_succeeded(order=order, refund=refund, provider=provider, source=source)
+            refund.outcome = "refund succeeded"
         elif state.state == REFUND_FAILED and refund.status == RefundStatus.PENDING:
             refund.status = RefundStatus.FAILED
             refund.failure_code = state.failure_code[:255]
@@ -907,6 +1208,11 @@ def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | N
                 message=f"refund {refund.refund_bid} failed: {state.failure_code} "
                 f"{state.failure_message}",
                 source=source,
+            )
+            refund.outcome = "refund failed"
+        elif state.state == REFUND_FAILED and refund.status == RefundStatus.SUCCEEDED:
+            _refund_reversed(
+                order=order, refund=refund, provider=provider, state=state, source=source
             )
         refund.save()
         return refund
@@ -970,6 +1276,58 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
             attempt.status = AttemptStatus.REFUNDED
             attempt.save(update_fields=["status", "updated_at"])
         order_set_status(order=order, to=S.REFUNDED, source=source, message="fully refunded")
+
+
+def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundState, source: str):
+    """The provider says a refund that succeeded has failed after all (Stripe's
+    refund.failed, a Ping++ refund reported failed): the money is back with us, not
+    with the customer. The refund is failed, the order's refunded amount and status
+    are restored (refunded -> paid, on the provider's word only), and staff are told."""
+    refund.status = RefundStatus.FAILED
+    refund.failure_code = (state.failure_code or "failed_after_success")[:255]
+    refund.failure_message = state.failure_message
+    refund.settled_at = timezone.now()
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+    if attempt is not None and attempt.status == AttemptStatus.REFUNDED:
+        attempt.status = AttemptStatus.PAID
+        attempt.save(update_fields=["status", "updated_at"])
+    restored = ""
+    if not refund.duplicate_payment:
+        order.refunded_price = max(order.refunded_price - refund.amount, Decimal("0.00"))
+        order.save(update_fields=["refunded_price", "updated_at"])
+        restored = f"; refunded total back to {order.refunded_price}"
+        if order.status == S.REFUNDED:
+            order_set_status(
+                order=order,
+                to=S.PAID,
+                source=source,
+                message=f"refund {refund.refund_bid} failed after it succeeded: paid again",
+                data={"refund_bid": refund.refund_bid},
+                refund_reversal=True,
+            )
+            restored += ", status back to paid"
+    reason = (
+        f"refund {refund.refund_bid} of {refund.amount} {refund.currency.upper()} failed after "
+        f"it succeeded ({state.failure_code or 'no code'} {state.failure_message}".rstrip()
+        + f"): the customer has not been refunded{restored}"
+    )
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.REFUND,
+        message=reason,
+        source=source,
+        data={"refund_bid": refund.refund_bid, "reversed": True},
+    )
+    attention_open(
+        kind=AttentionKind.REFUND_REVERSED,
+        subject_kind="refund",
+        subject_bid=refund.refund_bid,
+        order=order,
+        channel=refund.payment_channel,
+        reason=reason,
+        last_answer=json.dumps(dict(state.raw), default=str)[:5000],
+    )
+    refund.outcome = f"refund succeeded -> failed{restored}; listed for staff"
 
 
 def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refund | None:
@@ -1150,63 +1508,175 @@ def payments_reconcile(
                 Q(status=AttemptStatus.PENDING)
                 | Q(status=AttemptStatus.FAILED, created_at__gte=now - RETRY_FAILED_FOR)
             )
+            .exclude(
+                **{f"{provider.attempt_model.attempt_bid_field}__in": _left_to_staff("attempt")}
+            )
             .order_by("updated_at", "id")
         )
         for attempt in _claim(pending, stamp="updated_at", **claim):
-            work.append(
-                _Work(
-                    "attempt",
-                    channel,
-                    f"attempt {attempt.attempt_bid}",
-                    row=attempt,
-                    pending=attempt.status,
-                    settle=lambda a=attempt, p=provider: _attempt_reconcile(p, a),
-                    check=lambda a=attempt, p=provider: _attempt_check(p, a),
-                )
-            )
-    refunds = Refund.objects.filter(
-        status=RefundStatus.PENDING,
-        created_at__lte=cutoff,
-        payment_channel__in=registry.enabled_channels(),
-    ).order_by("updated_at", "id")
-    for refund in _claim(refunds, stamp="updated_at", **claim):
-        work.append(
-            _Work(
-                "refund",
-                refund.payment_channel,
-                f"refund {refund.refund_bid}",
-                row=refund,
-                pending=RefundStatus.PENDING,
-                settle=lambda r=refund: _refund_reconcile(r),
-                check=lambda r=refund: _refund_check(r),
-            )
+            work.append(_attempt_work(provider, attempt))
+    refunds = (
+        Refund.objects.filter(
+            status=RefundStatus.PENDING,
+            created_at__lte=cutoff,
+            payment_channel__in=registry.enabled_channels(),
         )
+        .exclude(refund_bid__in=_left_to_staff("refund"))
+        .order_by("updated_at", "id")
+    )
+    for refund in _claim(refunds, stamp="updated_at", **claim):
+        work.append(_refund_work(refund))
     # Events kept for a retry that the provider stopped sending.
     from payments.models import InboxStatus, WebhookEvent
 
-    stuck = WebhookEvent.objects.filter(
-        status=InboxStatus.FAILED,
-        received_at__lte=cutoff,
-        received_at__gte=now - RETRY_EVENTS_FOR,
-        channel__in=registry.enabled_channels(),
-    ).order_by("processed_at", "id")
-    for event in _claim(stuck, stamp="processed_at", **claim):
-        work.append(
-            _Work(
-                "inbox event",
-                event.channel,
-                f"inbox event {event.channel}:{event.event_id}",
-                row=event,
-                pending=InboxStatus.FAILED,
-                settle=lambda e=event: _event_reconcile(e),
-                check=lambda e=event: _event_check(e),
-            )
+    stuck = (
+        WebhookEvent.objects.filter(
+            status=InboxStatus.FAILED,
+            received_at__lte=cutoff,
+            received_at__gte=now - RETRY_EVENTS_FOR,
+            channel__in=registry.enabled_channels(),
         )
+        .exclude(pk__in=_left_to_staff("event"))
+        .order_by("processed_at", "id")
+    )
+    for event in _claim(stuck, stamp="processed_at", **claim):
+        work.append(_event_work(event))
     for done, item in enumerate(work, start=1):
         checked = _reconcile_one(report, item)
         if on_row is not None:
             on_row(checked, done, len(work))
     return report
+
+
+def _attempt_work(provider, attempt) -> _Work:
+    return _Work(
+        "attempt",
+        provider.channel,
+        f"attempt {attempt.attempt_bid}",
+        row=attempt,
+        pending=attempt.status,
+        settle=lambda: _attempt_reconcile(provider, attempt),
+        check=lambda: _attempt_check(provider, attempt),
+    )
+
+
+def _refund_work(refund: Refund) -> _Work:
+    return _Work(
+        "refund",
+        refund.payment_channel,
+        f"refund {refund.refund_bid}",
+        row=refund,
+        pending=RefundStatus.PENDING,
+        settle=lambda: _refund_reconcile(refund),
+        check=lambda: _refund_check(refund),
+    )
+
+
+def _event_work(event) -> _Work:
+    from payments.models import InboxStatus
+
+    return _Work(
+        "inbox event",
+        event.channel,
+        f"inbox event {event.channel}:{event.event_id}",
+        row=event,
+        pending=InboxStatus.FAILED,
+        settle=lambda: _event_reconcile(event),
+        check=lambda: _event_check(event),
+    )
+
+
+def attention_subject_settle(attention: Attention) -> bool:
+    """Reconciliation's work on one subject listed for staff, now (a staff retry);
+    True when it settled. A failure counts as a try, like any run's."""
+    from payments.models import WebhookEvent
+
+    if attention.subject_kind == "attempt":
+        provider = registry.get_provider_any(attention.channel)
+        item = _attempt_work(
+            provider, provider.attempts_for(attempt_bid=attention.subject_bid).get()
+        )
+    elif attention.subject_kind == "refund":
+        item = _refund_work(Refund.objects.get(refund_bid=attention.subject_bid))
+    else:
+        item = _event_work(WebhookEvent.objects.get(pk=int(attention.subject_bid)))
+    return _reconcile_one(ReconcileReport(), item).outcome == "settled"
+
+
+def _left_to_staff(subject_kind: str):
+    """The subjects of one kind that reconciliation gave up on, until staff act."""
+    return Attention.objects.filter(
+        kind=AttentionKind.UNSETTLED, status=AttentionStatus.OPEN, subject_kind=subject_kind
+    ).values("subject_bid")
+
+
+def _subject(item: _Work) -> tuple[str, str, Order | None]:
+    row = item.row
+    if item.kind == "attempt":
+        return "attempt", row.attempt_bid, Order.objects.filter(order_bid=row.order_bid).first()
+    if item.kind == "refund":
+        return "refund", row.refund_bid, row.order
+    order = Order.objects.filter(order_bid=row.order_bid).first() if row.order_bid else None
+    return "event", str(row.pk), order
+
+
+def _unsettled(item: _Work, answer: str, *, give_up: bool = False) -> bool:
+    """Count a reconciliation try that did not settle ``item``; past
+    RECONCILE_MAX_TRIES (or at once with ``give_up``) it is listed for staff and left
+    alone. True when it was listed now."""
+    subject_kind, subject_bid, order = _subject(item)
+    with transaction.atomic():
+        row, _ = Attention.objects.select_for_update().get_or_create(
+            kind=AttentionKind.UNSETTLED,
+            subject_kind=subject_kind,
+            subject_bid=subject_bid,
+            defaults={
+                "status": AttentionStatus.WATCHING,
+                "order": order,
+                "channel": item.channel,
+                "reason": f"{item.what}: reconciliation cannot settle it",
+            },
+        )
+        if row.status == AttentionStatus.RESOLVED:
+            row.status, row.tries = AttentionStatus.WATCHING, 0
+        row.tries += 1
+        row.last_answer = answer[:5000]
+        listed = row.status == AttentionStatus.WATCHING and (
+            give_up or row.tries >= settings.RECONCILE_MAX_TRIES
+        )
+        if listed:
+            row.status = AttentionStatus.OPEN
+            row.reason = (
+                f"{item.what}: not settled after {row.tries} reconciliation "
+                f"{'try' if row.tries == 1 else 'tries'}"
+                + (" and past RECONCILE_MAX_PENDING_HOURS" if give_up else "")
+            )[:500]
+        row.save()
+        if listed and order is not None:
+            order_event_write(
+                order=order,
+                kind=OrderEventKind.NOTE,
+                message=f"needs attention: {row.reason}; last answer: {answer}",
+                source="reconcile",
+                data={"attention": row.pk},
+            )
+    return listed
+
+
+def _settled(item: _Work) -> None:
+    subject_kind, subject_bid, _ = _subject(item)
+    Attention.objects.filter(
+        kind=AttentionKind.UNSETTLED,
+        subject_kind=subject_kind,
+        subject_bid=subject_bid,
+        status=AttentionStatus.WATCHING,
+    ).update(status=AttentionStatus.RESOLVED, note="settled by reconciliation")
+
+
+def _pending_too_long(item: _Work) -> bool:
+    born = getattr(item.row, "created_at", None)
+    limit = timedelta(hours=settings.RECONCILE_MAX_PENDING_HOURS)
+    return born is not None and born < timezone.now() - limit
 
 
 def _reconcile_one(report: ReconcileReport, item: _Work) -> Checked:
@@ -1222,6 +1692,8 @@ def _reconcile_one(report: ReconcileReport, item: _Work) -> Checked:
         report.add_error(item.what, exc)
         if not report.dry_run:
             _mark_checked(item.row)
+            if _unsettled(item, report.errors[-1]):
+                report.errors[-1] += " (now listed under Needs attention)"
         checked = Checked(item.kind, item.channel, item.what, "error", report.errors[-1])
         report.rows.append(checked)
         return checked
@@ -1230,6 +1702,14 @@ def _reconcile_one(report: ReconcileReport, item: _Work) -> Checked:
         changed = item.row.status != item.pending
         if changed:
             detail = f"now {item.row.get_status_display()}"
+            _settled(item)
+        elif item.kind == "inbox event":
+            if _unsettled(item, item.row.last_error):
+                detail = "listed under Needs attention"
+        elif _pending_too_long(item):
+            answer = f"still {item.row.get_status_display()} at the provider"
+            if _unsettled(item, answer, give_up=True):
+                detail = "listed under Needs attention"
     if changed:
         report.settled += 1
     else:
@@ -1257,6 +1737,12 @@ def _attempt_reconcile(provider, attempt) -> None:
     if not state.attempt_bid:
         state = replace(state, attempt_bid=attempt.attempt_bid)
     payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:reconcile")
+    if state.state == PAYMENT_PENDING:
+        # Still payable at the provider: close it if its order is dead (the close that
+        # followed the cancellation or time-out failed).
+        order = Order.objects.filter(order_bid=attempt.order_bid).first()
+        if order is not None and order.status in (S.TIMEOUT, S.CANCELLED):
+            _attempt_close(provider, attempt, source=f"{provider.channel}:reconcile")
 
 
 @transaction.atomic

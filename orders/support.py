@@ -1,8 +1,9 @@
 """What support staff do to orders from the admin, beyond the API's services.
 
 Refunds asked for in the admin go through ``orders.services.refund_request`` (same
-locks and limits as the API); those above ``settings.REFUND_APPROVAL_THRESHOLD`` are
-first held as a ``RefundApproval`` that a second staff member approves or rejects.
+locks, limits and approval thresholds as the API); those that bring the order's staff
+refund total past ``REFUND_APPROVAL_THRESHOLDS`` are first held as a ``RefundApproval``
+that a second staff member approves or rejects.
 Every function here leaves an ``OrderEvent`` naming the staff user.
 """
 
@@ -12,7 +13,6 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +25,9 @@ from orders.errors import (
 )
 from orders.models import (
     ApprovalStatus,
+    Attention,
+    AttentionKind,
+    AttentionStatus,
     Order,
     OrderEventKind,
     OrderStatus,
@@ -34,6 +37,7 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import InboxStatus, WebhookEvent
+from payments.money import to_major
 from payments_project.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -57,60 +61,24 @@ def staff_source(actor: Any) -> str:
     return f"admin:{getattr(actor, 'username', '') or 'unknown'}"
 
 
-def approval_threshold() -> Decimal | None:
-    """Admin refunds above this need a second staff member; None: never."""
-    threshold = getattr(settings, "REFUND_APPROVAL_THRESHOLD", None)
-    return Decimal(threshold) if threshold else None
+def needs_approval(order: Order, amount: Decimal) -> bool:
+    """Whether a staff refund of ``amount`` on ``order`` would wait for approval."""
+    return services.refund_needs_approval(order, amount)
 
 
-def needs_approval(amount: Decimal) -> bool:
-    threshold = approval_threshold()
-    return threshold is not None and amount > threshold
-
-
-def _check_refundable(locked: Order, amount: Decimal | None) -> Decimal:
-    if locked.status != S.PAID:
-        raise OrderNotRefundable(
-            f"Order {locked.order_bid} is {locked.status_name}; only a paid order can be refunded.",
-            order_bid=locked.order_bid,
-            status=locked.status_name,
-        )
-    return services.refund_amount_checked(locked, amount)
+def approval_threshold_display(order: Order) -> str:
+    threshold = services.approval_threshold(order.currency)
+    if threshold is None:
+        return f"none for {order.currency.upper()}: every refund needs approval"
+    return f"{to_major(threshold, order.currency)} {order.currency.upper()} per order"
 
 
 def refund_request_staff(
     *, order: Order, amount: Decimal | None, reason: str, actor: Any
 ) -> Refund | RefundApproval:
-    """A refund asked for in the admin: requested at once, or held for approval.
-
-    Checked under the order's lock against what is refundable less what awaits
-    approval; ``services.refund_request`` then checks again under the same lock, so
-    whatever happens in between, nothing is refunded beyond what was paid.
-    """
-    if not reason or not reason.strip():
-        raise InvalidInput("A refund needs a reason.", code="reason_required")
-    reason = reason.strip()[:255]
-    with transaction.atomic():
-        locked = services._lock(order)
-        amount = _check_refundable(locked, amount)
-        if needs_approval(amount):
-            approval = RefundApproval.objects.create(
-                order=locked,
-                amount=amount,
-                currency=locked.currency,
-                reason=reason,
-                requested_by=actor,
-            )
-            services.order_event_write(
-                order=locked,
-                kind=OrderEventKind.REFUND,
-                message=f"refund of {amount} {locked.currency.upper()} awaits a second "
-                f"staff member's approval (approval {approval.pk}): {reason}",
-                source=staff_source(actor),
-                actor=actor,
-                data={"approval": approval.pk},
-            )
-            return approval
+    """A refund asked for in the admin: requested at once, or held for approval, by
+    ``services.refund_request`` (the same door as the API's, with the same lock,
+    limits and approval threshold)."""
     return services.refund_request(
         order=order, amount=amount, reason=reason, actor=actor, source=staff_source(actor)
     )
@@ -151,7 +119,6 @@ def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
             actor=actor,
             data={"approval": approval.pk},
         )
-    started = timezone.now()
     try:
         refund = services.refund_request(
             order=approval.order,
@@ -159,23 +126,13 @@ def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
             reason=approval.reason,
             actor=approval.requested_by,
             source=f"{staff_source(actor)} (approval {approval.pk})",
+            approval=approval,
         )
     except (OrderNotRefundable, RefundExceedsRefundable) as exc:
         RefundApproval.objects.filter(pk=approval.pk).update(
             status=ApprovalStatus.FAILED, note=f"{exc.code}: {exc.message}"
         )
         raise
-    except Exception:
-        # The refund row exists (a provider error after it was written): link it.
-        refund = (
-            approval.order.refunds.filter(created_at__gte=started, amount=approval.amount)
-            .order_by("-id")
-            .first()
-        )
-        if refund is not None:
-            RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
-        raise
-    RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
     return refund
 
 
@@ -332,3 +289,53 @@ def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
             data={"manual": True, "reason": reason},
             changes={"paid_price": locked.payable_price},
         )
+
+
+# ---- needs attention ----
+
+
+def attention_retry(*, attention: Attention, actor: Any) -> Attention:
+    """Try again what was listed for staff: reconciliation's work on the attempt,
+    refund or inbox event at once (a refund that failed after succeeding is asked for
+    again, through the approval threshold). Resolved when it settles."""
+    if attention.status == AttentionStatus.RESOLVED:
+        raise InvalidInput(f"{attention} is already resolved.", code="attention_resolved")
+    if attention.kind == AttentionKind.REFUND_REVERSED:
+        failed = Refund.objects.get(refund_bid=attention.subject_bid)
+        result = refund_retry(refund=failed, actor=actor)
+        return _attention_close(
+            attention, actor, f"asked for again as {getattr(result, 'refund_bid', result)}"
+        )
+    if attention.kind != AttentionKind.UNSETTLED:
+        raise InvalidInput(
+            f"{attention} is a decision for staff: refund the order or resolve it with a note.",
+            code="attention_not_retryable",
+        )
+    Attention.objects.filter(pk=attention.pk).update(status=AttentionStatus.WATCHING, tries=0)
+    if attention.order is not None:
+        _note(attention.order, actor, f"retry of {attention}")
+    settled = services.attention_subject_settle(attention)
+    attention.refresh_from_db()
+    if settled:
+        return _attention_close(attention, actor, "settled on a staff retry")
+    return attention
+
+
+def attention_resolve(*, attention: Attention, actor: Any, note: str) -> Attention:
+    """Close what was listed for staff, with a note saying what was done."""
+    if not note or not note.strip():
+        raise InvalidInput("Resolving needs a note saying what was done.", code="note_required")
+    return _attention_close(attention, actor, note.strip())
+
+
+def _attention_close(attention: Attention, actor: Any, note: str) -> Attention:
+    with transaction.atomic():
+        locked = Attention.objects.select_for_update().get(pk=attention.pk)
+        locked.status = AttentionStatus.RESOLVED
+        locked.resolved_by = actor if getattr(actor, "pk", None) else None
+        locked.resolved_at = timezone.now()
+        locked.note = note
+        locked.save()
+        if locked.order is not None:
+            _note(locked.order, actor, f"resolved: {locked}: {note}", attention=locked.pk)
+    return locked

@@ -325,6 +325,7 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "order_link",
         "object_id",
         "attempts",
+        "repeats",
         "received_at",
         "processed_at",
     )
@@ -359,16 +360,28 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 "fields": (
                     "signature_status",
                     "status",
+                    "rejection_code",
                     "attempts",
                     "last_error_pre",
                     "received_at",
                     "processed_at",
+                    "repeats",
+                    "last_seen_at",
                 )
             },
         ),
         (
             "Delivery",
-            {"fields": ("remote_addr", "headers_pretty", "payload_pretty", "body_raw")},
+            {
+                "fields": (
+                    "remote_addr",
+                    "headers_pretty",
+                    "payload_pretty",
+                    "body_bytes",
+                    "digest",
+                    "body_raw",
+                )
+            },
         ),
     )
     readonly_fields = (

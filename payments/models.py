@@ -331,6 +331,13 @@ class WebhookEvent(models.Model):
 
     ``event_id`` is set only for deliveries whose signature verified, so a forged
     delivery can never take the place of the genuine event with the same id.
+
+    A verified delivery keeps its whole body (it is applied again from it). A rejected
+    one keeps only its size, the SHA-256 ``digest`` of its body and the body's first
+    2 KiB; the same refusal (error code and signature verdict) of the same body on the
+    same channel again only counts one more ``repeats`` on its row, so a flood of
+    forgeries stays small. A body refused unread (too large) has an empty digest: those
+    count on one row per channel.
     """
 
     channel = models.CharField(max_length=50, db_comment="Channel that sent it")
@@ -371,6 +378,33 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(
         null=True, blank=True, db_comment="When it was last applied"
     )
+    body_bytes = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        db_comment="Size of the delivery's body in bytes (a rejected one keeps its first 2 KiB)",
+    )
+    digest = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        db_comment="SHA-256 of a rejected delivery's body (empty: not read); NULL otherwise",
+    )
+    rejection_code = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        db_comment="Error code of a rejected delivery (its repeats count on one row)",
+    )
+    repeats = models.PositiveIntegerField(
+        default=1, db_default=1, db_comment="Deliveries counted on this row (rejected repeats)"
+    )
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, db_comment="When a rejected delivery was last received"
+    )
+    result = models.CharField(
+        max_length=500, blank=True, default="", db_default="", db_comment="What applying it did"
+    )
 
     class Meta:
         db_table = "payment_webhook_events"
@@ -384,6 +418,12 @@ class WebhookEvent(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "event_id"], name="uq_payment_webhook_events_event_id"
+            ),
+            # One row per rejection: the digest is NULL on the other rows, and MySQL,
+            # MariaDB and SQLite let a unique index hold many NULLs.
+            models.UniqueConstraint(
+                fields=["channel", "digest", "rejection_code", "signature_status"],
+                name="uq_payment_webhook_events_digest",
             ),
         ]
 

@@ -4,7 +4,9 @@ A delivery is answered 2xx only once it is safely stored and applied (or known t
 nothing). Deliveries repeat, arrive out of order and are sometimes forged:
 
 - a forged or malformed delivery is stored as rejected (without an event id, so it can
-  never take the place of the genuine event) and answered 4xx;
+  never take the place of the genuine event) and answered 4xx; only its size, digest and
+  first 2 KiB are kept, and its repeats count on one row, so forgeries cannot fill the
+  database; a body over ``WEBHOOK_MAX_BODY_BYTES`` is refused (413) without being read;
 - a repeated event id is acknowledged and changes nothing;
 - an event that cannot be applied yet (unknown charge, a refund before its payment) is
   kept as failed and answered 5xx, so the provider retries; reconciliation and the
@@ -14,12 +16,17 @@ nothing). Deliveries repeat, arrive out of order and are sometimes forged:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from orders.errors import (
@@ -41,11 +48,16 @@ from payments.providers.base import (
 
 logger = logging.getLogger(__name__)
 
-MAX_WEBHOOK_BODY = 64 * 1024
 # Request headers kept with a delivery; credentials and cookies never are.
 KEPT_HEADERS = frozenset(
     {"content-type", "content-length", "user-agent", "x-forwarded-for", "x-request-id"}
 )
+# What a rejected delivery keeps of its body (bytes), and of its kept headers (characters
+# of names and values: a forgery may carry many "signature" headers).
+REJECTED_BODY_KEPT = 2 * 1024
+REJECTED_HEADERS_KEPT = 4 * 1024
+# The largest size a row records (a declared Content-Length can say anything).
+MAX_RECORDED_BYTES = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -65,29 +77,152 @@ def _headers_to_keep(headers: Mapping[str, str], channel_header: str = "") -> di
     return kept
 
 
+def _body_prefix(body: bytes, limit: int) -> str:
+    """The body's first ``limit`` bytes as text of at most ``limit`` bytes of UTF-8
+    (undecodable bytes are replaced, which could otherwise make it longer)."""
+    text = body[:limit].decode("utf-8", errors="replace")
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def _within(headers: dict[str, str], budget: int) -> dict[str, str]:
+    """The headers that fit in ``budget`` characters of names and values, in order."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        cost = len(name) + len(value)
+        if cost <= budget:
+            kept[name] = value
+            budget -= cost
+    return kept
+
+
 def _reject(
-    *, channel: str, body: bytes, headers: Mapping[str, str], remote_addr, error: WebhookRejected
+    *,
+    channel: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr,
+    error: WebhookRejected,
+    unread_bytes: int | None = None,
 ) -> WebhookOutcome:
+    """Record a refused delivery: its kept headers, size, digest and first 2 KiB.
+
+    The same refusal (error code and signature verdict) of the same body on the same
+    channel again counts one more repeat on the first one's row. A body refused unread
+    (``unread_bytes``, its declared size) has an empty digest: all of those count on one
+    row per channel.
+    """
     verdict = error.details.get("signature", SignatureStatus.INVALID)
     if verdict not in SignatureStatus.values:
         verdict = SignatureStatus.INVALID
-    row = WebhookEvent.objects.create(
-        channel=channel,
-        event_id=None,
-        signature_status=verdict,
-        status=InboxStatus.REJECTED,
-        headers=_headers_to_keep(headers),
-        body=body[:MAX_WEBHOOK_BODY].decode("utf-8", errors="replace"),
-        remote_addr=remote_addr,
-        last_error=f"{error.code}: {error.message}",
-        processed_at=timezone.now(),
-    )
+    now = timezone.now()
+    key = {
+        "channel": channel,
+        "digest": "" if unread_bytes is not None else hashlib.sha256(body).hexdigest(),
+        "rejection_code": error.code[:64],
+        "signature_status": verdict,
+    }
+    fields = {
+        "event_id": None,
+        "status": InboxStatus.REJECTED,
+        "headers": _within(_headers_to_keep(headers), REJECTED_HEADERS_KEPT),
+        "body": "" if unread_bytes is not None else _body_prefix(body, REJECTED_BODY_KEPT),
+        "body_bytes": unread_bytes if unread_bytes is not None else len(body),
+        "remote_addr": remote_addr,
+        "last_error": f"{error.code}: {error.message}"[:1000],
+        "processed_at": now,
+        "last_seen_at": now,
+    }
+    if key["digest"] and _rejections_over_budget(key, now):
+        # A flood of different bodies (forgeries, a scanner): past the hour's budget of
+        # detailed rows, each is only counted, on one row per hour, refusal and verdict.
+        key["digest"] = f"overflow:{now:%Y-%m-%dT%H}"
+        fields.update(
+            headers={},
+            body="",
+            last_error=(
+                f"{error.code}: more than WEBHOOK_REJECTED_ROWS_PER_HOUR refused deliveries "
+                "this hour; counted here without their bodies"
+            ),
+        )
+    row, created = _rejection_counted(key=key, fields=fields, now=now)
     logger.warning(
         "webhook rejected: %s",
         error.code,
-        extra={"channel": channel, "code": error.code, "signature": verdict, "inbox_id": row.pk},
+        extra={
+            "channel": channel,
+            "code": error.code,
+            "signature": verdict,
+            "inbox_id": row.pk,
+            "repeat": not created,
+        },
     )
     return WebhookOutcome(error.http_status, error.code, error.message, row)
+
+
+def _rejections_over_budget(key: dict, now: datetime) -> bool:
+    """Whether this hour's detailed rows of refused deliveries on the channel are all
+    spent (a body already recorded is still counted on its own row)."""
+    if WebhookEvent.objects.filter(**key).exists():
+        return False
+    budget = settings.WEBHOOK_REJECTED_ROWS_PER_HOUR
+    recent = WebhookEvent.objects.filter(
+        status=InboxStatus.REJECTED,
+        received_at__gte=now - timedelta(hours=1),
+        channel=key["channel"],
+    )
+    return recent[:budget].count() >= budget
+
+
+def _rejection_counted(*, key: dict, fields: dict, now: datetime) -> tuple[WebhookEvent, bool]:
+    """The rejection's row, created, or counted once more if it exists; when concurrent
+    deliveries race to create it, the unique index on ``key`` picks one row."""
+    tries = 3
+    for attempt in range(tries):
+        row = WebhookEvent.objects.filter(**key).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    return WebhookEvent.objects.create(**key, **fields), True
+            except IntegrityError:
+                # A concurrent delivery of the same body made it first: count on it.
+                if attempt == tries - 1:
+                    raise
+                continue
+        counted = WebhookEvent.objects.filter(pk=row.pk).update(
+            repeats=F("repeats") + 1, last_seen_at=now
+        )
+        if counted:
+            row.repeats += 1
+            row.last_seen_at = now
+            return row, False
+        # Pruned between the two statements: make it again.
+    raise RuntimeError(f"The rejected delivery could not be recorded: {key}.")
+
+
+def webhook_refuse_too_large(
+    *,
+    channel: str,
+    body_bytes: int,
+    headers: Mapping[str, str],
+    remote_addr: str | None = None,
+) -> WebhookOutcome:
+    """Refuse (413) and record a delivery whose body is over the limit, from its size alone."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    error = WebhookPayloadInvalid(
+        f"Body of {body_bytes} bytes is over the limit of {limit}.",
+        channel=channel,
+        signature=SignatureStatus.MISSING,
+        code="webhook_body_too_large",
+    )
+    error.http_status = 413
+    return _reject(
+        channel=channel,
+        body=b"",
+        headers=headers,
+        remote_addr=remote_addr,
+        error=error,
+        unread_bytes=min(body_bytes, MAX_RECORDED_BYTES),
+    )
 
 
 def webhook_receive(
@@ -99,16 +234,9 @@ def webhook_receive(
 ) -> WebhookOutcome:
     """Verify, store, then apply one delivery; the outcome says what to answer."""
     provider = registry.get_provider_any(channel)
-    if len(body) > MAX_WEBHOOK_BODY:
-        error = WebhookPayloadInvalid(
-            f"Body of {len(body)} bytes is over the limit of {MAX_WEBHOOK_BODY}.",
-            channel=channel,
-            signature=SignatureStatus.MISSING,
-            code="webhook_body_too_large",
-        )
-        error.http_status = 413
-        return _reject(
-            channel=channel, body=b"", headers=headers, remote_addr=remote_addr, error=error
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return webhook_refuse_too_large(
+            channel=channel, body_bytes=len(body), headers=headers, remote_addr=remote_addr
         )
     try:
         event = provider.parse_webhook(body, headers)
@@ -122,6 +250,7 @@ def webhook_receive(
         channel=channel,
         event=event,
         body=body.decode("utf-8", errors="replace"),
+        body_bytes=len(body),
         headers=_headers_to_keep(headers),
         remote_addr=remote_addr,
     )
@@ -133,7 +262,14 @@ def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> 
         _check_event_matches_configuration(registry.get_provider_any(channel), event)
     except WebhookRejected as exc:
         return verified_event_rejected(channel=channel, body=body, error=exc)
-    return _store_and_apply(channel=channel, event=event, body=body, headers={}, remote_addr=None)
+    return _store_and_apply(
+        channel=channel,
+        event=event,
+        body=body,
+        body_bytes=len(body.encode()),
+        headers={},
+        remote_addr=None,
+    )
 
 
 def verified_event_rejected(*, channel: str, body: str, error: WebhookRejected) -> WebhookOutcome:
@@ -160,6 +296,7 @@ def verified_event_failed(
             "livemode": event.livemode,
             "order_bid": (getattr(subject, "order_bid", "") or "")[:36],
             "body": body,
+            "body_bytes": len(body.encode()),
             "payload": dict(event.raw),
             "attempts": 1,
             "last_error": error[:5000],
@@ -174,7 +311,7 @@ def verified_event_failed(
 
 
 def _store_and_apply(
-    *, channel: str, event: ProviderEvent, body: str, headers: dict, remote_addr
+    *, channel: str, event: ProviderEvent, body: str, body_bytes: int, headers: dict, remote_addr
 ) -> WebhookOutcome:
     subject = event.payment or event.refund
     logger.info(
@@ -205,6 +342,7 @@ def _store_and_apply(
                 )[:255],
                 headers=headers,
                 body=body,
+                body_bytes=body_bytes,
                 payload=dict(event.raw),
                 remote_addr=remote_addr,
             )
@@ -263,13 +401,16 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
                 order = payment_apply(channel=channel, state=event.payment, source=source)
                 row.order_bid = order.order_bid
                 row.status = InboxStatus.APPLIED
+                row.result = f"payment {event.payment.state}; order {order.status_name}"
             elif event.kind == EVENT_REFUND and event.refund is not None:
                 refund = refund_apply(channel=channel, state=event.refund, source=source)
                 if refund is None:
                     row.status = InboxStatus.IGNORED
+                    row.result = "a refund made at the provider that failed: nothing to record"
                 else:
                     row.order_bid = refund.order.order_bid
                     row.status = InboxStatus.APPLIED
+                    row.result = getattr(refund, "outcome", "")[:500]
             else:
                 row.status = InboxStatus.IGNORED
             row.last_error = ""
@@ -306,7 +447,16 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.status = InboxStatus.FAILED
             row.last_error = f"{type(exc).__name__}: {exc}"[:5000]
             outcome = (500, "apply_failed", "The event is stored and will be retried.")
-        row.save(update_fields=["status", "last_error", "attempts", "processed_at", "order_bid"])
+        row.save(
+            update_fields=[
+                "status",
+                "last_error",
+                "attempts",
+                "processed_at",
+                "order_bid",
+                "result",
+            ]
+        )
     status, code, message = outcome
     subject = event.payment or event.refund
     logger.log(
@@ -324,3 +474,54 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
         },
     )
     return WebhookOutcome(status, code, message or row.status, row)
+
+
+# ---- pruning the inbox ----
+
+# What nothing needs any more; received and failed events still have to be applied.
+PRUNABLE_STATUSES = (InboxStatus.APPLIED, InboxStatus.IGNORED, InboxStatus.REJECTED)
+
+
+def webhook_events_prunable(*, before: datetime) -> QuerySet[WebhookEvent]:
+    """Inbox rows received before ``before`` whose status is applied, ignored or rejected."""
+    return WebhookEvent.objects.filter(status__in=PRUNABLE_STATUSES, received_at__lt=before)
+
+
+def webhook_events_count(queryset: QuerySet[WebhookEvent]) -> Counter[tuple[str, str]]:
+    """How many rows of ``queryset`` per (status, channel)."""
+    rows = queryset.order_by().values_list("status", "channel").annotate(n=Count("pk"))
+    return Counter({(status, channel): n for status, channel, n in rows})
+
+
+def webhook_events_prune(*, before: datetime, batch_size: int = 1000) -> Counter[tuple[str, str]]:
+    """Delete the prunable rows received before ``before``: ``batch_size`` primary keys
+    per transaction, so no lock is held for long and other writers go on. How many were
+    deleted per (status, channel).
+
+    Rows are locked (skipping rows another transaction holds) before they are deleted,
+    so a row whose status changes meanwhile is never deleted by mistake.
+    """
+    deleted: Counter[tuple[str, str]] = Counter()
+    # No row received before ``before`` has a greater key: the scan stops there.
+    newest = WebhookEvent.objects.filter(received_at__lt=before).aggregate(pk=Max("pk"))["pk"]
+    last_pk = 0
+    while newest is not None:
+        with transaction.atomic():
+            batch = list(
+                webhook_events_prunable(before=before)
+                .filter(pk__gt=last_pk, pk__lte=newest)
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", "status", "channel")[:batch_size]
+            )
+            if not batch:
+                break
+            WebhookEvent.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+        deleted.update((status, channel) for _, status, channel in batch)
+        last_pk = batch[-1][0]
+        logger.info(
+            "webhook events pruned: %d",
+            len(batch),
+            extra={"before": before.isoformat(), "last_pk": last_pk},
+        )
+    return deleted

@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from orders.models import Order
+from orders.selectors import user_bid_for
 from payments import registry
 from payments.models import SandboxAttempt
-from payments.services import MAX_WEBHOOK_BODY, webhook_receive
+from payments.providers.base import ProviderRequestRefused
+from payments.services import webhook_receive, webhook_refuse_too_large
 from payments_project.middleware import classify, outage_response
 
 logger = logging.getLogger(__name__)
@@ -23,17 +26,20 @@ logger = logging.getLogger(__name__)
 
 def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
-        # Not read at all: the service records the refusal from its size alone.
-        body = b"\0" * (MAX_WEBHOOK_BODY + 1)
+    remote_addr = request.META.get("REMOTE_ADDR")
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        # Not read at all: the refusal is recorded from the declared size alone.
+        outcome = webhook_refuse_too_large(
+            channel=channel,
+            body_bytes=int(declared),
+            headers=request.headers,
+            remote_addr=remote_addr,
+        )
     else:
-        body = request.body
-    outcome = webhook_receive(
-        channel=channel,
-        body=body,
-        headers=request.headers,
-        remote_addr=request.META.get("REMOTE_ADDR"),
-    )
+        outcome = webhook_receive(
+            channel=channel, body=request.body, headers=request.headers, remote_addr=remote_addr
+        )
     return JsonResponse(
         {"code": outcome.code, "message": outcome.message, "payment_channel": channel},
         status=outcome.http_status,
@@ -59,15 +65,25 @@ def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
     """The page a sandbox payment sends the user to: pay or decline."""
     if "sandbox" not in registry.enabled_channels():
         raise Http404("The sandbox channel is not enabled.")
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     attempt = SandboxAttempt.objects.filter(attempt_bid=attempt_bid).first()
-    if attempt is None:
+    # Only the buyer pays or declines; staff may look. Anyone else learns nothing,
+    # not even that the payment exists.
+    own = attempt is not None and attempt.user_bid == user_bid_for(request.user)
+    if attempt is None or not (own or request.user.is_staff):
         raise Http404("No such sandbox payment.")
     order = Order.objects.filter(order_bid=attempt.order_bid).first()
+    if request.method == "POST" and not own:
+        raise Http404("No such sandbox payment.")
     if request.method == "POST" and attempt.provider_state == "pending":
         provider = registry.get_provider("sandbox")
-        body, headers = provider.complete(
-            attempt_bid, succeeded=request.POST.get("action") == "pay"
-        )
+        try:
+            body, headers = provider.complete(
+                attempt_bid, succeeded=request.POST.get("action") == "pay"
+            )
+        except ProviderRequestRefused:  # closed meanwhile (the order was cancelled)
+            return redirect("sandbox-pay", attempt_bid=attempt_bid)
         webhook_receive(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
         return redirect("sandbox-pay", attempt_bid=attempt_bid)
     attempt.refresh_from_db()

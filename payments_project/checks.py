@@ -15,7 +15,12 @@ from django.conf import settings
 from django.core import checks
 
 from payments.money import CURRENCY_EXPONENTS
-from payments_project.config import BASE_DIR, DEVELOPMENT_SECRET_KEY, approval_threshold_entries
+from payments_project.config import (
+    BASE_DIR,
+    DEVELOPMENT_SECRET_KEY,
+    RETIRED,
+    approval_threshold_entries,
+)
 
 # What each channel needs before it can take payments: (variable, or the pair of
 # alternatives that hold the same value).
@@ -320,4 +325,43 @@ def check_approval_thresholds(app_configs=None, **kwargs) -> list[checks.CheckMe
             id="config.E014",
         )
         for problem in problems
+    ]
+
+
+@checks.register("payments")
+def check_payment_policies(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    errors = []
+    policy = getattr(settings, "PAY_DUPLICATE_PAYMENT_POLICY", "refund")
+    if policy not in ("refund", "flag"):
+        errors.append(
+            checks.Error(
+                f"PAY_DUPLICATE_PAYMENT_POLICY: {policy!r} is neither 'refund' nor 'flag'.",
+                id="config.E015",
+            )
+        )
+    minimums = {
+        "RECONCILE_MAX_TRIES": 1,
+        "RECONCILE_MAX_PENDING_HOURS": 1,
+        "WEBHOOK_REJECTED_ROWS_PER_HOUR": 1,
+        "WEBHOOK_MAX_BODY_BYTES": 1024,  # below it, every genuine webhook is refused
+    }
+    for name, minimum in minimums.items():
+        if getattr(settings, name, minimum) < minimum:
+            errors.append(checks.Error(f"{name} must be {minimum} or more.", id="config.E016"))
+    return errors
+
+
+@checks.register("payments")
+def check_retired_variables(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A variable this release no longer reads is still set: say what replaces it."""
+    import os
+
+    return [
+        checks.Warning(
+            f"{name} is set, but is no longer read.",
+            hint=f"Use {replacement} instead.",
+            id="config.W001",
+        )
+        for name, replacement in RETIRED.items()
+        if os.environ.get(name)
     ]

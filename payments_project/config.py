@@ -233,6 +233,32 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds after which an unpaid order times out.",
     ),
     Variable(
+        "PAY_DUPLICATE_PAYMENT_POLICY",
+        STR,
+        "refund",
+        "payments",
+        "What happens to a payment for a product the user already owns (a second order "
+        "paid): 'refund' gives it back through its channel at once; 'flag' keeps it paid "
+        "and lists it for staff under Needs attention.",
+    ),
+    Variable(
+        "RECONCILE_MAX_TRIES",
+        INT,
+        10,
+        "payments",
+        "Reconciliation runs that may fail to settle an attempt, refund or inbox event "
+        "(provider errors, 404, disagreement) before it is listed under Needs attention "
+        "and left for staff.",
+    ),
+    Variable(
+        "RECONCILE_MAX_PENDING_HOURS",
+        INT,
+        72,
+        "payments",
+        "Hours an attempt or refund may stay pending at its provider before it is "
+        "listed under Needs attention.",
+    ),
+    Variable(
         "REFUND_APPROVAL_THRESHOLDS",
         STR,
         "CNY:100000,USD:15000,JPY:15000",
@@ -264,6 +290,15 @@ VARIABLES: tuple[Variable, ...] = (
         "payments",
         "Largest webhook body accepted, in bytes (default 256 KiB). A larger delivery is "
         "answered 413 without being read, and recorded as rejected without its body.",
+    ),
+    Variable(
+        "WEBHOOK_REJECTED_ROWS_PER_HOUR",
+        INT,
+        100,
+        "payments",
+        "Refused webhook deliveries (bad signature, malformed) recorded each hour per "
+        "channel with their headers and first 2 KiB; past it, new bodies are only "
+        "counted, on one row per hour, so a flood of forgeries cannot grow the database.",
     ),
     Variable(
         "PINGXX_API_BASE",
@@ -376,6 +411,12 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 BY_NAME: dict[str, Variable] = {variable.name: variable for variable in VARIABLES}
+
+# Variables earlier releases read, with what replaces each: a system check warns when
+# one is still set, since the service no longer reads it.
+RETIRED: dict[str, str] = {
+    "REFUND_APPROVAL_THRESHOLD": "REFUND_APPROVAL_THRESHOLDS (per currency, in minor units)",
+}
 
 
 def _parse(variable: Variable, raw: str) -> Any:

@@ -241,3 +241,82 @@ def test_posts_need_the_csrf_token(buyer, sandbox_only):
     client.force_login(buyer)
     assert client.post(f"/buy/{product.product_bid}/").status_code == 403
     assert not Order.objects.exists()
+
+
+# ---- ownership: another user and an anonymous visitor ----
+
+
+@pytest.mark.django_db
+def test_only_the_buyer_can_pay_on_the_sandbox_confirm_page(client, sandbox_only):
+    from orders import services
+    from tests.factories import StaffFactory
+
+    product = ProductFactory(price=Decimal("19.90"))
+    buyer, other = UserFactory(), UserFactory()
+    order, _ = services.order_create(user_bid=str(buyer.pk), product_bid=product.product_bid)
+    url = f"/sandbox/pay/{services.payment_start(order=order).attempt.attempt_bid}/"
+
+    anonymous = client.post(url, {"action": "pay"})
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    assert client.get(url).status_code == 302
+
+    client.force_login(other)
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"action": "pay"}).status_code == 404
+
+    client.force_login(StaffFactory())
+    assert client.get(url).status_code == 200  # staff may look
+    assert client.post(url, {"action": "pay"}).status_code == 404  # but not pay
+
+    order.refresh_from_db()
+    assert order.status != OrderStatus.PAID
+    assert not WebhookEvent.objects.exists()
+
+    client.force_login(buyer)
+    assert client.post(url, {"action": "pay"}).status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+@pytest.mark.django_db
+def test_every_order_page_and_endpoint_is_the_owners_only(client, sandbox_only):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from tests.factories import RefundFactory
+    from tests.sandbox import paid_through_sandbox
+
+    buyer, other = UserFactory(), UserFactory()
+    order = paid_through_sandbox(user_bid=str(buyer.pk))
+    refund = RefundFactory(order=order, amount=Decimal("1.00"))
+    pages = [
+        ("get", f"/orders/{order.order_bid}/"),
+        ("post", f"/orders/{order.order_bid}/sync/"),
+    ]
+    api = [
+        ("get", f"/api/orders/{order.order_bid}/"),
+        ("post", f"/api/orders/{order.order_bid}/pay/"),
+        ("post", f"/api/orders/{order.order_bid}/sync/"),
+        ("post", f"/api/orders/{order.order_bid}/cancel/"),
+        ("get", f"/api/refunds/{refund.refund_bid}/"),
+    ]
+    for method, path in pages:  # anonymous: to the login page
+        response = getattr(client, method)(path)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"], path
+    client.force_login(other)
+    for method, path in pages:
+        assert getattr(client, method)(path).status_code == 404, path
+    for method, path in api:
+        response = getattr(APIClient(), method)(path, {}, format="json")
+        assert response.status_code == 401, (path, response.status_code)
+        assert response.json()["code"] == "not_authenticated"
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other).key}")
+    for method, path in api:
+        response = getattr(stranger, method)(path, {}, format="json")
+        assert response.status_code == 404, (path, response.status_code)
+        assert response.json()["code"] == "not_found"
+    assert stranger.get("/api/orders/").json()["results"] == []
+    assert stranger.get("/api/refunds/").json()["results"] == []
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID

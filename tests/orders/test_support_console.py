@@ -146,7 +146,7 @@ def test_provider_error_is_a_message_not_a_server_error(client):
 
 @pytest.fixture
 def threshold(settings):
-    settings.REFUND_APPROVAL_THRESHOLD = Decimal("10.00")
+    settings.REFUND_APPROVAL_THRESHOLDS = {"cny": 1000}
     return settings
 
 

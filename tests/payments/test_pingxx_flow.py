@@ -9,7 +9,6 @@ from orders import services
 from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
 from payments.models import AttemptStatus, InboxStatus, PingxxOrder, SignatureStatus, WebhookEvent
 from payments.providers.base import ProviderUnavailable
-from payments.services import MAX_WEBHOOK_BODY
 from tests.factories import ProductFactory
 from tests.threads import run_together
 
@@ -195,9 +194,9 @@ def test_malformed_json_is_refused(client, paid_charge, pingxx_double):
 
 
 @pytest.mark.django_db
-def test_body_over_the_limit_is_refused_unread(client, paid_charge):
+def test_body_over_the_limit_is_refused_unread(client, paid_charge, settings):
     order, _ = paid_charge
-    body = b"{" + b" " * MAX_WEBHOOK_BODY + b"}"
+    body = b"{" + b" " * settings.WEBHOOK_MAX_BODY_BYTES + b"}"
     response = client.post(URL, body, content_type="application/json")
     assert response.status_code == 413
     row = only_inbox_row()

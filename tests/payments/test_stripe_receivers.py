@@ -196,6 +196,62 @@ def test_refund_failed(paid):
     assert order.refunded_price == 0
 
 
+@pytest.mark.parametrize("status", ["failed", "canceled"])
+@pytest.mark.parametrize("event_type", ["refund.failed", "refund.updated"])
+def test_a_refund_that_fails_after_succeeding_is_not_lost(paid, event_type, status):
+    """Stripe reports a refund failed (or canceled) after it succeeded: the refund is
+    failed, the order's refunded amount and status are restored, staff are told, and
+    the inbox row says what was done."""
+    from orders.models import Attention, AttentionKind, AttentionStatus
+
+    order, attempt = paid
+    refund = refund_row(order, attempt, "refund.failed")  # 14.90 of 19.90
+    succeeded = copy.deepcopy(payload("refund.failed"))
+    succeeded["id"] = "evt_refund_succeeded_first"
+    succeeded["type"] = "refund.updated"
+    succeeded["data"]["object"].update(status="succeeded", failure_reason=None)
+    assert stripe_event_apply(succeeded).http_status == 200
+    reload(refund, order)
+    assert refund.status == RefundStatus.SUCCEEDED and order.refunded_price == Decimal("14.90")
+
+    failed = copy.deepcopy(payload("refund.failed"))
+    failed["type"] = event_type
+    failed["data"]["object"]["status"] = status
+    assert stripe_event_apply(failed).http_status == 200
+    reload(refund, order)
+    assert refund.status == RefundStatus.FAILED and refund.failure_code
+    assert order.refunded_price == 0 and order.status == OrderStatus.PAID
+    flagged = Attention.objects.get(kind=AttentionKind.REFUND_REVERSED)
+    assert flagged.status == AttentionStatus.OPEN and flagged.subject_bid == refund.refund_bid
+    row = WebhookEvent.objects.get(event_id=failed["id"])
+    assert row.status == InboxStatus.APPLIED and "succeeded -> failed" in row.result
+
+
+def test_a_full_refund_that_fails_after_succeeding_makes_the_order_paid_again(paid):
+    order, attempt = paid
+    refund = refund_row(order, attempt, "refund.failed")
+    refund.amount = Decimal("19.90")
+    refund.save()
+    succeeded = copy.deepcopy(payload("refund.failed"))
+    succeeded["id"] = "evt_refund_succeeded_full"
+    succeeded["type"] = "refund.updated"
+    succeeded["data"]["object"].update(status="succeeded", amount=1990, failure_reason=None)
+    failed = copy.deepcopy(payload("refund.failed"))
+    failed["data"]["object"]["amount"] = 1990
+    stripe_event_apply(succeeded)
+    reload(order, attempt)
+    assert order.status == OrderStatus.REFUNDED and attempt.status == AttemptStatus.REFUNDED
+    stripe_event_apply(failed)
+    reload(order, attempt, refund)
+    assert refund.status == RefundStatus.FAILED
+    assert order.status == OrderStatus.PAID and order.refunded_price == 0
+    assert attempt.status == AttemptStatus.PAID
+    assert (
+        order.events.filter(from_status=OrderStatus.REFUNDED, to_status=OrderStatus.PAID).count()
+        == 1
+    )
+
+
 def test_charge_refunded_settles_every_refund_of_the_charge(
     paid, monkeypatch, django_capture_on_commit_callbacks
 ):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -91,19 +92,15 @@ class CuttableProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.open = False
         with self.lock:
             for sock in self.sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self.sockets.clear()
 
@@ -355,9 +352,7 @@ def test_sqlite_options_make_writers_wait():
     assert "journal_mode=WAL" in options["init_command"]
 
 
-def test_ten_concurrent_refunds_on_a_sqlite_file_wait_for_each_other(
-    sqlite_file, settings, caplog
-):
+def test_ten_concurrent_refunds_on_a_sqlite_file_wait_for_each_other(sqlite_file, settings, caplog):
     settings.DEBUG = True
     settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
     settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
@@ -410,7 +405,9 @@ def test_a_writer_that_cannot_get_the_sqlite_lock_answers_503(sqlite_file, setti
             "timeout": django_settings.DATABASE_BUSY_TIMEOUT,
         }
     assert_outage(response, "database_busy")
-    assert api.post("/api/orders/", {"product": product.product_bid}, format="json").status_code in (
+    assert api.post(
+        "/api/orders/", {"product": product.product_bid}, format="json"
+    ).status_code in (
         200,
         201,
     )
