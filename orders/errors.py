@@ -78,3 +78,23 @@ class EventConflict(OrderError):
 
     code = "event_conflict"
     http_status = 409
+
+
+class PriceDoesNotFitCurrency(OrderError):
+    """A change to a product whose price would no longer fit its currency (a price
+    with cents for a JPY product, or JPY for a product priced with cents)."""
+
+    code = "price_does_not_fit_currency"
+    http_status = 409
+
+
+class ApprovalNotAllowed(OrderError):
+    """A refund approved by the staff member who asked for it, or by nobody."""
+
+    code = "approval_not_allowed"
+    http_status = 403
+
+
+class ApprovalAlreadyDecided(OrderError):
+    code = "approval_already_decided"
+    http_status = 409

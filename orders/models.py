@@ -411,7 +411,9 @@ class PurchaseLock(models.Model):
 
 class AttentionKind(models.TextChoices):
     DUPLICATE_PURCHASE = "duplicate_purchase", "paid twice for one product"
+    REFUND_FAILED = "refund_failed", "refund failed"
     REFUND_REVERSED = "refund_reversed", "refund failed after it succeeded"
+    REFUND_CONFLICT = "refund_conflict", "refund succeeded after it failed"
     UNSETTLED = "unsettled", "reconciliation cannot settle it"
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from orders.errors import (
     AlreadyPurchased,
     AmountMismatch,
+    ApprovalAlreadyDecided,
     AttemptNotFound,
     EventConflict,
     NotApplicableYet,
@@ -348,14 +349,15 @@ def _close_attempts_after_commit(order_bid: str, source: str) -> None:
 
 
 def _open_attempts(order_bid: str) -> list[tuple[Any, Any]]:
-    """(provider, attempt) for every pending attempt of an order, in every channel."""
+    """(provider, attempt) for every attempt of an order that may still be paid: pending,
+    or failed (a declined card can be tried again on the same PaymentIntent)."""
     found = []
     for channel in registry.enabled_channels():  # a disabled channel has no keys to call
         if channel not in settings.PAYMENT_PROVIDERS:
             continue
         provider = registry.get_provider_any(channel)
         for attempt in provider.attempt_model.objects.filter(
-            order_bid=order_bid, status=AttemptStatus.PENDING
+            order_bid=order_bid, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
         ):
             found.append((provider, attempt))
     return found
@@ -549,9 +551,26 @@ def payment_start(
         _attempt_failed(provider=provider, attempt=attempt, request=request, error=exc)
         raise
     with transaction.atomic():
+        now = _lock(request.order_bid)
         attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
         fields = provider.apply_start(attempt, start)
+        # Cancelled or timed out while the provider was being asked: the payment now
+        # exists there, so it is closed like any other attempt of a dead order.
+        dead = now.status in (S.TIMEOUT, S.CANCELLED) and start.state != PAYMENT_SUCCEEDED
+        if dead and attempt.status == AttemptStatus.CLOSED:
+            attempt.status = AttemptStatus.PENDING  # closed unseen: reconciliation retries
+            fields = [*fields, "status"]
         attempt.save(update_fields=fields)
+    if dead:
+        try:
+            _attempt_close(provider, attempt, source=channel)
+        except ProviderError:
+            logger.warning("attempt %s of a dead order not closed yet", attempt.attempt_bid)
+        raise OrderNotPayable(
+            f"Order {now.order_bid} was {now.status_name} while its payment was starting.",
+            order_bid=now.order_bid,
+            status=now.status_name,
+        )
     if start.state == PAYMENT_SUCCEEDED:
         # Applied from the provider's own record, so its amount is checked too.
         state = provider.fetch_payment(start.provider_payment_id)
@@ -697,7 +716,11 @@ def _apply_payment_to(
     new_status = {PAYMENT_FAILED: AttemptStatus.FAILED, PAYMENT_CLOSED: AttemptStatus.CLOSED}.get(
         state.state
     )
-    if new_status is not None and previous == AttemptStatus.PENDING:
+    closable = (AttemptStatus.PENDING, AttemptStatus.FAILED)
+    if new_status is not None and (
+        previous == AttemptStatus.PENDING
+        or (new_status == AttemptStatus.CLOSED and previous in closable)
+    ):
         attempt.status = new_status
         fields = [*fields, "status"]
         order_event_write(
@@ -959,6 +982,7 @@ def refund_request(
     actor: Any = None,
     source: str = "api",
     approval: RefundApproval | None = None,
+    approved_by: Any = None,
 ) -> Refund | RefundApproval:
     """Refund part or all of a paid order: a pending row under the order's lock, then
     the provider outside it. Concurrent requests can never refund more than was paid.
@@ -966,13 +990,27 @@ def refund_request(
     Every door (API, admin, commands) comes here: a refund that brings what staff have
     refunded and asked for on the order past its currency's threshold is held as a
     ``RefundApproval`` instead, with no provider call, until another staff member
-    approves it (``approval`` is then the approved request, and the refund is sent).
+    approves it: ``approval`` is then decided (by ``approved_by``) in the same
+    transaction that writes the refund, and the refund is sent.
     """
     if not reason or not reason.strip():
         raise InvalidInput("A refund needs a reason.", code="reason_required")
     reason = reason.strip()[:255]
     with transaction.atomic():
         locked = _lock(order)
+        if approval is not None:
+            approval = refund_approval_decide(
+                approval=approval, actor=approved_by, status=ApprovalStatus.APPROVED
+            )
+            order_event_write(
+                order=locked,
+                kind=OrderEventKind.REFUND,
+                message=f"refund of {approval.amount} {approval.currency.upper()} approved "
+                f"(approval {approval.pk})",
+                source=source,
+                actor=approved_by,
+                data={"approval": approval.pk},
+            )
         if locked.status != S.PAID:
             raise OrderNotRefundable(
                 f"Order {locked.order_bid} is {locked.status_name}; only a paid order can be "
@@ -1013,9 +1051,30 @@ def refund_request(
         )
         if approval is not None:
             RefundApproval.objects.filter(pk=approval.pk).update(refund=refund)
+            approval.refund = refund
     refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id)
     refund.refresh_from_db()
     return refund
+
+
+def refund_approval_decide(
+    *, approval: RefundApproval, actor: Any, status: str, note: str = ""
+) -> RefundApproval:
+    """Decide an awaiting approval: the order's lock, then the approval's; refuses one
+    already decided. Part of the caller's transaction."""
+    _lock(approval.order.order_bid)
+    locked = RefundApproval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status != ApprovalStatus.AWAITING:
+        raise ApprovalAlreadyDecided(
+            f"Approval {locked.pk} is already {locked.get_status_display()}.",
+            approval=locked.pk,
+        )
+    locked.status = status
+    locked.decided_by = actor if getattr(actor, "pk", None) else None
+    locked.decided_at = timezone.now()
+    locked.note = note
+    locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    return locked
 
 
 def _approval_request(
@@ -1140,6 +1199,7 @@ def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = Fal
                     failure_message=exc.message,
                 ),
                 source=refund.payment_channel,
+                refused_now=True,
             )
             raise
         except ProviderError as exc:
@@ -1151,7 +1211,9 @@ def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = Fal
     refund_apply(channel=refund.payment_channel, state=state, source=refund.payment_channel)
 
 
-def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | None:
+def refund_apply(
+    *, channel: str, state: RefundState, source: str, refused_now: bool = False
+) -> Refund | None:
     """Apply what a provider says of a refund (answer, webhook, reconciliation).
 
     Idempotent and order-tolerant: a succeeded refund stays succeeded, an order is
@@ -1185,13 +1247,14 @@ def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | N
             # provider's latest word on an old state; listed for staff, not applied.
             refund.outcome = "refund reported succeeded after it failed: left for staff"
             attention_open(
-                kind=AttentionKind.REFUND_REVERSED,
+                kind=AttentionKind.REFUND_CONFLICT,
                 subject_kind="refund",
                 subject_bid=refund.refund_bid,
                 order=order,
                 channel=channel,
                 reason=f"refund {refund.refund_bid} was reported succeeded after it failed; "
-                "check it at the provider",
+                "the customer may have been refunded: check it at the provider before any "
+                "new refund",
                 last_answer=json.dumps(dict(state.raw), default=str)[:5000],
             )
         elif state.state == REFUND_SUCCEEDED and refund.status != RefundStatus.SUCCEEDED:
@@ -1202,15 +1265,33 @@ def refund_apply(*, channel: str, state: RefundState, source: str) -> Refund | N
             refund.failure_code = state.failure_code[:255]
             refund.failure_message = state.failure_message
             refund.settled_at = timezone.now()
-            order_event_write(
-                order=order,
-                kind=OrderEventKind.REFUND,
-                message=f"refund {refund.refund_bid} failed: {state.failure_code} "
-                f"{state.failure_message}",
-                source=source,
+            message = (
+                f"refund {refund.refund_bid} of {refund.amount} {refund.currency.upper()} "
+                f"failed: {state.failure_code} {state.failure_message}".rstrip()
             )
-            refund.outcome = "refund failed"
-        elif state.state == REFUND_FAILED and refund.status == RefundStatus.SUCCEEDED:
+            order_event_write(
+                order=order, kind=OrderEventKind.REFUND, message=message, source=source
+            )
+            attention_open(
+                kind=AttentionKind.REFUND_FAILED,
+                subject_kind="refund",
+                subject_bid=refund.refund_bid,
+                order=order,
+                channel=channel,
+                reason=message
+                + (
+                    " (an automatic refund: the customer is still charged twice)"
+                    if refund.requested_by_id is None
+                    else ""
+                ),
+                last_answer=json.dumps(dict(state.raw), default=str)[:5000],
+            )
+            refund.outcome = "refund failed; listed for staff"
+        elif (
+            state.state == REFUND_FAILED
+            and refund.status == RefundStatus.SUCCEEDED
+            and not refused_now  # our own call refused: says nothing of the refund made
+        ):
             _refund_reversed(
                 order=order, refund=refund, provider=provider, state=state, source=source
             )
@@ -1666,11 +1747,10 @@ def _unsettled(item: _Work, answer: str, *, give_up: bool = False) -> bool:
 def _settled(item: _Work) -> None:
     subject_kind, subject_bid, _ = _subject(item)
     Attention.objects.filter(
-        kind=AttentionKind.UNSETTLED,
-        subject_kind=subject_kind,
-        subject_bid=subject_bid,
-        status=AttentionStatus.WATCHING,
-    ).update(status=AttentionStatus.RESOLVED, note="settled by reconciliation")
+        kind=AttentionKind.UNSETTLED, subject_kind=subject_kind, subject_bid=subject_bid
+    ).exclude(status=AttentionStatus.RESOLVED).update(
+        status=AttentionStatus.RESOLVED, note="settled", resolved_at=timezone.now()
+    )
 
 
 def _pending_too_long(item: _Work) -> bool:
@@ -1737,9 +1817,9 @@ def _attempt_reconcile(provider, attempt) -> None:
     if not state.attempt_bid:
         state = replace(state, attempt_bid=attempt.attempt_bid)
     payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:reconcile")
-    if state.state == PAYMENT_PENDING:
-        # Still payable at the provider: close it if its order is dead (the close that
-        # followed the cancellation or time-out failed).
+    if state.state in (PAYMENT_PENDING, PAYMENT_FAILED):
+        # Maybe still payable at the provider: close it if its order is dead (the close
+        # that followed the cancellation or time-out failed).
         order = Order.objects.filter(order_bid=attempt.order_bid).first()
         if order is not None and order.status in (S.TIMEOUT, S.CANCELLED):
             _attempt_close(provider, attempt, source=f"{provider.channel}:reconcile")

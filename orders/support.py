@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from orders import services
 from orders.errors import (
-    OrderError,
+    AlreadyPurchased,
+    ApprovalNotAllowed,
     OrderNotRefundable,
     RefundExceedsRefundable,
     TransitionNotAllowed,
@@ -38,6 +39,7 @@ from orders.models import (
 from payments import registry
 from payments.models import InboxStatus, WebhookEvent
 from payments.money import to_major
+from payments.providers.base import REFUND_FAILED
 from payments_project.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -45,16 +47,6 @@ logger = logging.getLogger(__name__)
 S = OrderStatus
 MARK_PAID_FROM = (S.INIT, S.UNPAID, S.TIMEOUT)
 REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
-
-
-class ApprovalNotAllowed(OrderError):
-    code = "approval_not_allowed"
-    http_status = 403
-
-
-class ApprovalAlreadyDecided(OrderError):
-    code = "approval_already_decided"
-    http_status = 409
 
 
 def staff_source(actor: Any) -> str:
@@ -84,62 +76,51 @@ def refund_request_staff(
     )
 
 
-def _decide(approval: RefundApproval, actor: Any, status: str, note: str = "") -> RefundApproval:
-    """Lock the order, then the approval; refuse what is already decided."""
-    services._lock(approval.order.order_bid)
-    locked = RefundApproval.objects.select_for_update().get(pk=approval.pk)
-    if locked.status != ApprovalStatus.AWAITING:
-        raise ApprovalAlreadyDecided(
-            f"Approval {locked.pk} is already {locked.get_status_display()}.",
-            approval=locked.pk,
-        )
-    locked.status = status
-    locked.decided_by = actor
-    locked.decided_at = timezone.now()
-    locked.note = note
-    locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
-    return locked
-
-
 def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
-    """A second staff member approves: the refund is requested as any other refund."""
+    """A second staff member approves: in one transaction under the order's lock, the
+    approval is decided and the pending refund written (so no other refund can slip
+    between the two past the threshold); the provider is then asked as for any refund."""
     if actor is None or actor.pk == approval.requested_by_id:
         raise ApprovalNotAllowed(
             "A refund must be approved by another staff member than the one who asked.",
             approval=approval.pk,
         )
-    with transaction.atomic():
-        approval = _decide(approval, actor, ApprovalStatus.APPROVED)
-        services.order_event_write(
-            order=approval.order,
-            kind=OrderEventKind.REFUND,
-            message=f"refund of {approval.amount} {approval.currency.upper()} approved "
-            f"(approval {approval.pk})",
-            source=staff_source(actor),
-            actor=actor,
-            data={"approval": approval.pk},
-        )
     try:
-        refund = services.refund_request(
+        return services.refund_request(
             order=approval.order,
             amount=approval.amount,
             reason=approval.reason,
             actor=approval.requested_by,
             source=f"{staff_source(actor)} (approval {approval.pk})",
             approval=approval,
+            approved_by=actor,
         )
     except (OrderNotRefundable, RefundExceedsRefundable) as exc:
-        RefundApproval.objects.filter(pk=approval.pk).update(
-            status=ApprovalStatus.FAILED, note=f"{exc.code}: {exc.message}"
-        )
+        with transaction.atomic():
+            decided = services.refund_approval_decide(
+                approval=approval,
+                actor=actor,
+                status=ApprovalStatus.FAILED,
+                note=f"{exc.code}: {exc.message}",
+            )
+            services.order_event_write(
+                order=decided.order,
+                kind=OrderEventKind.REFUND,
+                message=f"refund of {decided.amount} {decided.currency.upper()} approved but "
+                f"refused (approval {decided.pk}): {exc.message}",
+                source=staff_source(actor),
+                actor=actor,
+                data={"approval": decided.pk},
+            )
         raise
-    return refund
 
 
 @transaction.atomic
 def refund_reject(*, approval: RefundApproval, actor: Any, note: str = "") -> RefundApproval:
     """Reject (or, for the requester, withdraw) a refund awaiting approval."""
-    approval = _decide(approval, actor, ApprovalStatus.REJECTED, note)
+    approval = services.refund_approval_decide(
+        approval=approval, actor=actor, status=ApprovalStatus.REJECTED, note=note
+    )
     services.order_event_write(
         order=approval.order,
         kind=OrderEventKind.REFUND,
@@ -185,17 +166,26 @@ def refund_retry(*, refund: Refund, actor: Any) -> Refund:
         _note(refund.order, actor, f"retry of failed refund {refund.refund_bid}")
         try:
             if refund.duplicate_payment:
-                return _duplicate_refund_again(refund=refund, actor=actor)
-            # Through the console's own path: the approval threshold applies again.
-            return refund_request_staff(
-                order=refund.order,
-                amount=refund.amount,
-                reason=f"retry of {refund.refund_bid}: {refund.reason}",
-                actor=actor,
-            )
+                again = _duplicate_refund_again(refund=refund, actor=actor)
+            else:
+                # Through the console's own path: the approval threshold applies again.
+                again = refund_request_staff(
+                    order=refund.order,
+                    amount=refund.amount,
+                    reason=f"retry of {refund.refund_bid}: {refund.reason}",
+                    actor=actor,
+                )
         except (OrderNotRefundable, RefundExceedsRefundable, InvalidInput):
             Refund.objects.filter(pk=refund.pk).update(retried_at=None)
             raise
+        if isinstance(again, Refund):
+            for row in Attention.objects.filter(
+                kind__in=(AttentionKind.REFUND_FAILED, AttentionKind.REFUND_REVERSED),
+                subject_kind="refund",
+                subject_bid=refund.refund_bid,
+            ).exclude(status=AttentionStatus.RESOLVED):
+                _attention_close(row, actor, f"asked for again as {again.refund_bid}")
+        return again
     if refund.status == RefundStatus.PENDING:
         _note(refund.order, actor, f"refund {refund.refund_bid} sent again")
         provider = registry.get_provider_any(refund.payment_channel)
@@ -272,7 +262,20 @@ def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
         raise InvalidInput("Marking an order paid needs a reason.", code="reason_required")
     reason = reason.strip()
     with transaction.atomic():
+        services._purchase_lock(user_bid=order.user_bid, product_bid=order.product_bid)
         locked = services._lock(order)
+        owned = (
+            Order.objects.live()
+            .filter(user_bid=locked.user_bid, product_bid=locked.product_bid, status=S.PAID)
+            .exclude(pk=locked.pk)
+            .first()
+        )
+        if owned is not None:
+            raise AlreadyPurchased(
+                f"The user already owns this product through order {owned.order_bid}.",
+                product=locked.product_bid,
+                order_bid=owned.order_bid,
+            )
         if locked.status not in MARK_PAID_FROM:
             raise TransitionNotAllowed(
                 f"Order {locked.order_bid} is {locked.status_name}; only init, unpaid or "
@@ -295,23 +298,28 @@ def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
 
 
 def attention_retry(*, attention: Attention, actor: Any) -> Attention:
-    """Try again what was listed for staff: reconciliation's work on the attempt,
-    refund or inbox event at once (a refund that failed after succeeding is asked for
-    again, through the approval threshold). Resolved when it settles."""
+    """Try again what was listed for staff. Unsettled: reconciliation's work on the
+    attempt, refund or inbox event, at once (resolved when it settles, kept open with the
+    new answer when not). A failed or reversed refund: asked for again, through the
+    approval threshold, once the provider confirms it holds no successful refund for it.
+    """
     if attention.status == AttentionStatus.RESOLVED:
         raise InvalidInput(f"{attention} is already resolved.", code="attention_resolved")
-    if attention.kind == AttentionKind.REFUND_REVERSED:
+    if attention.kind in (AttentionKind.REFUND_REVERSED, AttentionKind.REFUND_FAILED):
         failed = Refund.objects.get(refund_bid=attention.subject_bid)
-        result = refund_retry(refund=failed, actor=actor)
-        return _attention_close(
-            attention, actor, f"asked for again as {getattr(result, 'refund_bid', result)}"
-        )
+        _provider_holds_no_refund(failed)
+        result = refund_retry(refund=failed, actor=actor)  # closes the row once made
+        if isinstance(result, RefundApproval):
+            attention.note = f"asked for again: awaiting approval {result.pk}"
+            attention.save(update_fields=["note", "updated_at"])
+        attention.refresh_from_db()
+        return attention
     if attention.kind != AttentionKind.UNSETTLED:
         raise InvalidInput(
-            f"{attention} is a decision for staff: refund the order or resolve it with a note.",
+            f"{attention} is a decision for staff: check it with the provider, refund the "
+            "order if needed, and resolve it with a note.",
             code="attention_not_retryable",
         )
-    Attention.objects.filter(pk=attention.pk).update(status=AttentionStatus.WATCHING, tries=0)
     if attention.order is not None:
         _note(attention.order, actor, f"retry of {attention}")
     settled = services.attention_subject_settle(attention)
@@ -319,6 +327,23 @@ def attention_retry(*, attention: Attention, actor: Any) -> Attention:
     if settled:
         return _attention_close(attention, actor, "settled on a staff retry")
     return attention
+
+
+def _provider_holds_no_refund(refund: Refund) -> None:
+    """Refuse to ask again for a refund the provider says it made."""
+    if not refund.provider_refund_id:
+        return
+    provider = registry.get_provider_any(refund.payment_channel)
+    attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+    if attempt is None:
+        return
+    state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
+    if state.state != REFUND_FAILED:
+        raise InvalidInput(
+            f"{refund.payment_channel} reports refund {refund.refund_bid} as {state.state}: "
+            "it is not asked for again. Check it with the provider.",
+            code="refund_not_retryable",
+        )
 
 
 def attention_resolve(*, attention: Attention, actor: Any, note: str) -> Attention:

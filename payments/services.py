@@ -44,6 +44,7 @@ from payments.providers.base import (
     ProviderEvent,
     WebhookPayloadInvalid,
     WebhookRejected,
+    WebhookSignatureInvalid,
 )
 
 logger = logging.getLogger(__name__)
@@ -254,6 +255,24 @@ def webhook_receive(
         headers=_headers_to_keep(headers),
         remote_addr=remote_addr,
     )
+
+
+def webhook_screen(
+    *, channel: str, body: bytes, headers: Mapping[str, str], remote_addr: str | None = None
+) -> WebhookOutcome | None:
+    """Check a delivery's signature before another library processes it (dj-stripe
+    stores every delivery whole before it verifies). A delivery that is not signed by
+    the provider is refused and recorded here, bounded like every refusal; None lets
+    a signed one through."""
+    try:
+        registry.get_provider_any(channel).parse_webhook(body, headers)
+    except WebhookSignatureInvalid as exc:
+        return _reject(
+            channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=exc
+        )
+    except WebhookRejected:
+        return None  # signed, but refused for another reason: the receiver records it
+    return None
 
 
 def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> WebhookOutcome:

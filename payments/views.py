@@ -18,32 +18,50 @@ from orders.selectors import user_bid_for
 from payments import registry
 from payments.models import SandboxAttempt
 from payments.providers.base import ProviderRequestRefused
-from payments.services import webhook_receive, webhook_refuse_too_large
+from payments.services import (
+    WebhookOutcome,
+    webhook_receive,
+    webhook_refuse_too_large,
+    webhook_screen,
+)
 from payments_project.middleware import classify, outage_response
 
 logger = logging.getLogger(__name__)
 
 
-def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
+def _too_large(request: HttpRequest, channel: str) -> WebhookOutcome | None:
+    """A delivery declaring more than WEBHOOK_MAX_BODY_BYTES: refused and recorded from
+    its declared size alone, never read."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    remote_addr = request.META.get("REMOTE_ADDR")
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        # Not read at all: the refusal is recorded from the declared size alone.
-        outcome = webhook_refuse_too_large(
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and int(declared) > settings.WEBHOOK_MAX_BODY_BYTES
+    ):
+        return webhook_refuse_too_large(
             channel=channel,
             body_bytes=int(declared),
             headers=request.headers,
-            remote_addr=remote_addr,
+            remote_addr=request.META.get("REMOTE_ADDR"),
         )
-    else:
-        outcome = webhook_receive(
-            channel=channel, body=request.body, headers=request.headers, remote_addr=remote_addr
-        )
+    return None
+
+
+def _answer(outcome: WebhookOutcome, channel: str) -> JsonResponse:
     return JsonResponse(
         {"code": outcome.code, "message": outcome.message, "payment_channel": channel},
         status=outcome.http_status,
     )
+
+
+def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
+    outcome = _too_large(request, channel) or webhook_receive(
+        channel=channel,
+        body=request.body,
+        headers=request.headers,
+        remote_addr=request.META.get("REMOTE_ADDR"),
+    )
+    return _answer(outcome, channel)
 
 
 @csrf_exempt
@@ -123,6 +141,17 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             },
             status=503,
         )
+    # Screened first, so that dj-stripe, which stores every delivery whole before it
+    # verifies, only ever sees deliveries that are signed and within the size limit: a
+    # forged one is recorded in our bounded inbox instead.
+    refused = _too_large(request, "stripe") or webhook_screen(
+        channel="stripe",
+        body=request.body,
+        headers=request.headers,
+        remote_addr=request.META.get("REMOTE_ADDR"),
+    )
+    if refused is not None:
+        return _answer(refused, "stripe")
     try:
         return ProcessWebhookView.as_view()(request, uuid=endpoint.djstripe_uuid)
     except Exception as exc:

@@ -23,7 +23,7 @@ import logging
 import sys
 
 from django.core.signals import got_request_exception
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -44,25 +44,33 @@ def _cache_errors() -> tuple[type[BaseException], ...]:
     return (RedisConnectionError, RedisTimeoutError)
 
 
+# MySQL/MariaDB client and server errors that mean the server is out of reach (gone,
+# refusing, restarting, out of connections), and those of a write that waited too long.
+MYSQL_UNREACHABLE = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+MYSQL_BUSY = frozenset({1205, 1213})
+UNAVAILABLE = ("service_unavailable", "The database is unavailable; try again shortly.")
+BUSY = ("database_busy", "The database is busy with other writes; try again in a moment.")
+
+
 def classify(exc: BaseException) -> tuple[str, str] | None:
-    """(code, message) for an outage, None for any other error."""
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
-        return (
-            "database_busy",
-            "The database is busy with other writes; try again in a moment.",
-        )
-    if isinstance(exc, OperationalError | InterfaceError):
-        return "service_unavailable", "The database is unavailable; try again shortly."
-    if isinstance(exc, DatabaseError) and _is_connection_error(exc):
-        return "service_unavailable", "The database is unavailable; try again shortly."
+    """(code, message) for an outage, None for any other error.
+
+    Only errors that a retry can cure count: a broken or refused connection, a lock
+    that could not be had. A missing table or column stays a 500, loudly, since no
+    retry will ever make it pass."""
+    if isinstance(exc, InterfaceError):  # the connection is already closed
+        return UNAVAILABLE
+    if isinstance(exc, OperationalError):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        text = str(exc)
+        if code in MYSQL_BUSY or "database is locked" in text or "table is locked" in text:
+            return BUSY
+        if code in MYSQL_UNREACHABLE or "unable to open database" in text:
+            return UNAVAILABLE
+        return None
     if isinstance(exc, _cache_errors()):
         return "service_unavailable", "The cache is unavailable; try again shortly."
     return None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc.__context__
-    return cause is not None and type(cause).__name__ in ("OperationalError", "InterfaceError")
 
 
 def outage_response(code: str, message: str, path: str = "") -> JsonResponse:

@@ -58,7 +58,9 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[
                             ("duplicate_purchase", "paid twice for one product"),
+                            ("refund_failed", "refund failed"),
                             ("refund_reversed", "refund failed after it succeeded"),
+                            ("refund_conflict", "refund succeeded after it failed"),
                             ("unsettled", "reconciliation cannot settle it"),
                         ],
                         db_comment="What",

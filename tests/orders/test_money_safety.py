@@ -430,9 +430,12 @@ def test_payments_still_only_move_forward():
 
 
 def _stale_pending_refund(order) -> Refund:
-    with mock.patch.object(
-        SandboxProvider, "refund", side_effect=ProviderUnavailable("down", channel="sandbox")
-    ), pytest.raises(ProviderUnavailable):
+    with (
+        mock.patch.object(
+            SandboxProvider, "refund", side_effect=ProviderUnavailable("down", channel="sandbox")
+        ),
+        pytest.raises(ProviderUnavailable),
+    ):
         services.refund_request(order=order, amount=Decimal("5.00"), reason="r")
     refund = Refund.objects.get(order=order)
     Refund.objects.filter(pk=refund.pk).update(
@@ -507,3 +510,143 @@ def test_a_refund_pending_at_the_provider_too_long_needs_attention(settings):
         services.payments_reconcile(older_than_seconds=60)
     row = Attention.objects.get(subject_bid=refund.refund_bid)
     assert row.status == AttentionStatus.OPEN and "RECONCILE_MAX_PENDING_HOURS" in row.reason
+
+
+# ---- holes a review found, closed ----
+
+
+@pytest.mark.django_db
+def test_our_own_refused_call_never_reverses_a_refund_that_succeeded():
+    """The first answer was lost; the webhook says succeeded; a retry's call is then
+    refused ("exceeds what remains"): the refund stays succeeded."""
+    order = paid_through_sandbox(price="19.90")
+    refund = services.refund_request(order=order, reason="all")
+    assert refund.status == RefundStatus.SUCCEEDED
+    from payments.providers.base import REFUND_FAILED, RefundState
+
+    services.refund_apply(
+        channel="sandbox",
+        state=RefundState(
+            provider_refund_id="",
+            provider_payment_id="",
+            state=REFUND_FAILED,
+            amount=1990,
+            currency="cny",
+            refund_bid=refund.refund_bid,
+            failure_code="amount_exceeds",
+        ),
+        source="sandbox",
+        refused_now=True,
+    )
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED and order.status == OrderStatus.REFUNDED
+    assert not Attention.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refund_reported_succeeded_after_it_failed_is_a_conflict_not_retried():
+    order = paid_through_sandbox(price="19.90")
+    refund = services.refund_request(order=order, amount=Decimal("5.00"), reason="part")
+    body, headers = refund_event("evt_failed", refund, "failed")
+    webhook_receive(channel="sandbox", body=body, headers=headers)
+    again = refund_event("evt_succeeded_again", refund, "succeeded")
+    webhook_receive(channel="sandbox", body=again[0], headers=again[1])
+    conflict = Attention.objects.get(kind=AttentionKind.REFUND_CONFLICT)
+    assert conflict.subject_bid == refund.refund_bid and conflict.status == AttentionStatus.OPEN
+    with pytest.raises(Exception) as refused:
+        support.attention_retry(attention=conflict, actor=StaffFactory())
+    assert refused.value.code == "attention_not_retryable"
+    # The reversed refund: the provider still holds it as made, so it is not sent again.
+    reversed_row = Attention.objects.get(kind=AttentionKind.REFUND_REVERSED)
+    with pytest.raises(Exception) as held:
+        support.attention_retry(attention=reversed_row, actor=StaffFactory())
+    assert held.value.code == "refund_not_retryable"
+    assert Refund.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_failed_refund_is_listed_and_a_staff_retry_closes_it():
+    order = paid_through_sandbox(price="19.90")
+    refund = services.refund_request(order=order, amount=Decimal("5.00"), reason="part")
+    Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PENDING)
+    attempt = SandboxAttempt.objects.get(attempt_bid=refund.attempt_bid)
+    attempt.provider_refunds = [
+        {**r, "status": "failed"} if r["refund_bid"] == refund.refund_bid else r
+        for r in attempt.provider_refunds
+    ]
+    attempt.save()
+    body, headers = refund_event("evt_failed_pending", refund, "failed")
+    webhook_receive(channel="sandbox", body=body, headers=headers)
+    listed = Attention.objects.get(kind=AttentionKind.REFUND_FAILED)
+    assert listed.status == AttentionStatus.OPEN and "5.00 CNY failed" in listed.reason
+    after = support.attention_retry(attention=listed, actor=StaffFactory())
+    assert after.status == AttentionStatus.RESOLVED and "asked for again" in after.note
+    assert Refund.objects.filter(status=RefundStatus.SUCCEEDED).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_approval_and_its_refund_are_written_together(thresholds):
+    order = paid_through_sandbox(price="1000.00")
+    asker, approver = StaffFactory(), StaffFactory()
+    held = services.refund_request(order=order, amount=Decimal("400.00"), reason="r", actor=asker)
+    assert isinstance(held, RefundApproval)
+    crash = mock.patch.object(Refund.objects, "create", side_effect=RuntimeError("crash"))
+    with crash, pytest.raises(RuntimeError):
+        support.refund_approve(approval=held, actor=approver)
+    held.refresh_from_db()
+    assert held.status == ApprovalStatus.AWAITING  # never approved without its refund
+    refund = support.refund_approve(approval=held, actor=approver)
+    held.refresh_from_db()
+    assert held.status == ApprovalStatus.APPROVED and held.refund == refund
+    assert held.decided_by == approver
+
+
+@pytest.mark.django_db
+def test_cancel_closes_a_declined_attempt_too(committed):
+    product = ProductFactory(price=Decimal("19.90"))
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    attempt = services.payment_start(order=order).attempt
+    sandbox_confirm(attempt.attempt_bid, succeeded=False)  # declined: may be tried again
+    assert SandboxAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.FAILED
+    with committed():
+        services.order_cancel(order=order)
+    closed = SandboxAttempt.objects.get(pk=attempt.pk)
+    assert closed.status == AttemptStatus.CLOSED and closed.provider_state == "closed"
+
+
+@pytest.mark.django_db
+def test_an_order_cancelled_while_its_payment_starts_gets_no_payable_attempt():
+    from orders.errors import OrderNotPayable
+
+    product = ProductFactory(price=Decimal("19.90"))
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    real_start = SandboxProvider.start_payment
+
+    def start_while_cancelled(self, request):
+        Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+        return real_start(self, request)
+
+    cancelled_meanwhile = mock.patch.object(SandboxProvider, "start_payment", start_while_cancelled)
+    with cancelled_meanwhile, pytest.raises(OrderNotPayable):
+        services.payment_start(order=order)
+    attempt = SandboxAttempt.objects.get(order_bid=order.order_bid)
+    assert attempt.status == AttemptStatus.CLOSED and attempt.provider_state == "closed"
+
+
+@pytest.mark.django_db
+def test_marking_paid_by_hand_refuses_a_product_already_owned():
+    from orders.errors import AlreadyPurchased
+
+    owned = paid_through_sandbox(user_bid="buyer", price="19.90")
+    other = Order.objects.create(
+        order_bid="f" * 32,
+        product_bid=owned.product_bid,
+        user_bid="buyer",
+        payable_price=Decimal("19.90"),
+        status=OrderStatus.TIMEOUT,
+    )
+    with pytest.raises(AlreadyPurchased):
+        support.order_mark_paid_by_hand(order=other, actor=StaffFactory(), reason="bank")
+    other.refresh_from_db()
+    assert other.status == OrderStatus.TIMEOUT

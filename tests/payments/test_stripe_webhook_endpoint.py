@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from djstripe.models import WebhookEndpoint
 
+from payments.models import InboxStatus, WebhookEvent
 from payments.stripe_webhooks import HANDLED_EVENTS
 
 SECRET = "whsec_" + "s" * 32
@@ -60,10 +61,35 @@ def test_a_forged_signature_is_refused_and_nothing_processed(client, stripe_secr
     )
     response = client.post("/webhooks/stripe/", body, content_type="application/json",
                            headers={"stripe-signature": "t=1700000000,v1=" + "0" * 64})  # fmt: skip
-    assert response.status_code == 400
-    trigger = WebhookEventTrigger.objects.get()
-    assert trigger.valid is False and trigger.processed is False
+    assert response.status_code == 401
+    assert response.json()["code"] == "webhook_signature_invalid"
+    # Refused before dj-stripe, which would store every forged body whole: recorded in
+    # the bounded inbox instead.
+    assert not WebhookEventTrigger.objects.exists()
     assert not Event.objects.exists()
+    row = WebhookEvent.objects.get(channel="stripe")
+    assert row.status == InboxStatus.REJECTED and row.body_bytes == len(body)
+
+
+@pytest.mark.django_db
+def test_forged_or_oversized_stripe_deliveries_stay_bounded(client, stripe_secret, settings):
+    from djstripe.models import WebhookEventTrigger
+
+    call_command("stripe_webhook_endpoint")
+    settings.WEBHOOK_MAX_BODY_BYTES = 4096
+    settings.WEBHOOK_REJECTED_ROWS_PER_HOUR = 3
+    forged = [b'{"id": "evt_%d", "pad": "%s"}' % (i, b"p" * 3000) for i in range(10)]
+    for body in forged:
+        response = client.post("/webhooks/stripe/", body, content_type="application/json",
+                               headers={"stripe-signature": "t=1700000000,v1=" + "0" * 64})  # fmt: skip
+        assert response.status_code == 401
+    big = client.post("/webhooks/stripe/", b"x" * 5000, content_type="application/json")
+    assert big.status_code == 413 and big.json()["code"] == "webhook_body_too_large"
+    assert not WebhookEventTrigger.objects.exists()
+    rows = WebhookEvent.objects.filter(channel="stripe")
+    assert rows.count() == 5  # 3 detailed, one overflow row counting 7, one too large
+    assert sum(r.repeats for r in rows) == 11
+    assert all(len(r.body) <= 2048 for r in rows)
 
 
 @pytest.mark.django_db

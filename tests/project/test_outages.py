@@ -412,3 +412,17 @@ def test_a_writer_that_cannot_get_the_sqlite_lock_answers_503(sqlite_file, setti
         201,
     )
     cache.clear()
+
+
+def test_only_errors_a_retry_can_cure_count_as_outages():
+    from django.db import OperationalError as Operational
+
+    from payments_project.middleware import classify
+
+    assert classify(Operational(2006, "Server has gone away"))[0] == "service_unavailable"
+    assert classify(Operational(2003, "Can't connect"))[0] == "service_unavailable"
+    assert classify(Operational(1213, "Deadlock found"))[0] == "database_busy"
+    assert classify(Operational("database is locked"))[0] == "database_busy"
+    # A missing column after a skipped migration is a bug to see, not an outage to retry.
+    assert classify(Operational(1054, "Unknown column 'x' in 'field list'")) is None
+    assert classify(ValueError("nope")) is None
