@@ -130,6 +130,44 @@ def test_two_payments_of_two_orders_at_once_keep_one_purchase():
     assert refund.status == RefundStatus.SUCCEEDED and "duplicate purchase" in refund.reason
 
 
+@pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)
+def test_two_payments_that_meet_inside_the_payment_still_keep_one_purchase():
+    """The same, with the two payments made to meet where each decides whether the user
+    already owns the product: without the purchase lock both would pay."""
+    import threading
+
+    product = ProductFactory(price=Decimal("10.00"))
+    deliveries = []
+    with unclosable():
+        for _ in range(2):
+            order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+            attempt = services.payment_start(order=order).attempt
+            services.order_cancel(order=order)
+            provider = registry.get_provider("sandbox")
+            deliveries.append(provider.complete(attempt.attempt_bid, succeeded=True))
+    meet = threading.Barrier(2, timeout=3)
+    real = services._order_paid
+
+    def paced(**kwargs):
+        try:
+            meet.wait()  # with the lock the other payment waits outside: no meeting
+        except threading.BrokenBarrierError:
+            pass
+        return real(**kwargs)
+
+    with mock.patch.object(services, "_order_paid", paced):
+        results = run_together(
+            lambda i: webhook_receive(
+                channel="sandbox", body=deliveries[i][0], headers=deliveries[i][1]
+            ),
+            2,
+        )
+    assert all(r.http_status == 200 for r in results), results
+    statuses = sorted(o.status for o in Order.objects.filter(user_bid="buyer"))
+    assert statuses == [OrderStatus.PAID, OrderStatus.REFUNDED]
+
+
 @pytest.mark.django_db
 def test_a_payment_on_a_second_order_of_an_owned_product_is_refunded(committed):
     product = ProductFactory(price=Decimal("19.90"))
