@@ -6,11 +6,18 @@ Errors answer with ``payments_project.errors.error_body``.
 
 from __future__ import annotations
 
+from django import forms
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -29,20 +36,60 @@ from orders.serializers import (
     RefundSerializer,
 )
 from payments.money import to_major
-from payments_project.openapi import errors
+from payments_project.openapi import NO_NUL, errors
 
 
 class NewestFirst(CursorPagination):
+    """Cursor pages, newest first. A ``page_size`` that is not a whole number from 1 is
+    refused (400); one above ``max_page_size`` gives that many."""
+
     ordering = "-id"
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
+        return min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page, {self.page_size} by default, at most {self.max_page_size}."
+                )
+        return parameters
 
 
 class ProductPermission(permissions.DjangoModelPermissionsOrAnonReadOnly):
     """Anyone may list products; staff with the model permission may add or change."""
 
 
+NOT_ENABLED = "the payment channel is not enabled here (`payment_channel` names it)"
+METHOD_INVALID = (
+    "the channel has no such method, or the method lacks what it needs (an `open_id`, "
+    "a return URL on an allowed host) or belongs to another channel"
+)
+
+
+@extend_schema_view(
+    partial_update=extend_schema(
+        responses={
+            200: ProductSerializer,
+            **errors(
+                409,
+                price_does_not_fit_currency="the new price does not fit the product's "
+                "currency, or the new currency its price (a JPY price has no cents)",
+            ),
+        }
+    )
+)
 class ProductViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -61,17 +108,37 @@ class ProductViewSet(
         return selectors.products_on_sale()
 
 
+class FiltersNotBlank(forms.Form):
+    """A filter given with no value is refused, as the schema says (an empty date or
+    status is no date or status); ``payment_channel`` may be blank."""
+
+    blank_allowed = frozenset({"payment_channel"})
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.fields:
+            if name not in self.blank_allowed and self.data.get(name) == "":
+                self.add_error(name, "Give a value, or leave the filter out.")
+        return cleaned
+
+
+@extend_schema_field({"type": "string", "pattern": NO_NUL})
+class TextFilter(filters.CharFilter):
+    """Text, which (as every form field) refuses a NUL character."""
+
+
 class OrderFilter(filters.FilterSet):
     status = filters.ChoiceFilter(
         choices=[(s.label, s.label) for s in OrderStatus], method="filter_status"
     )
-    payment_channel = filters.CharFilter()
+    payment_channel = TextFilter()
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Order
         fields = ["status", "payment_channel", "created_after", "created_before"]
+        form = FiltersNotBlank
 
     @extend_schema_field({"type": "string", "enum": [s.label for s in OrderStatus]})
     def filter_status(self, queryset, name, value):
@@ -105,6 +172,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: OrderSerializer,
             200: OpenApiResponse(OrderSerializer, "reused"),
+            **errors(400, payment_channel_not_enabled=NOT_ENABLED),
             **errors(404, 409),
         },
     )
@@ -120,7 +188,17 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self._answer(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
-        request=PaySerializer, responses={201: PayResultSerializer, **errors(409, 502, 503)}
+        request=PaySerializer,
+        responses={
+            201: PayResultSerializer,
+            **errors(
+                400,
+                payment_channel_not_enabled=NOT_ENABLED,
+                payment_method_invalid=METHOD_INVALID,
+                currency_not_supported="the channel does not take the order's currency",
+            ),
+            **errors(409, 502, 503),
+        },
     )
     @action(detail=True, methods=["post"])
     def pay(self, request, order_bid=None):
@@ -153,7 +231,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(request=None, responses={200: OrderSerializer, **errors(409, 502, 503)})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OrderSerializer,
+            **errors(400, payment_channel_not_enabled="the order's channel is unknown here"),
+            **errors(409, 502, 503),
+        },
+    )
     @action(detail=True, methods=["post"])
     def sync(self, request, order_bid=None):
         order = services.payment_sync(order=self._order(), source="api")
@@ -192,6 +277,11 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 RefundAwaitingApprovalSerializer,
                 "held for a second staff member's approval: the order's staff refunds "
                 "would pass REFUND_APPROVAL_THRESHOLDS; nothing is sent to the provider",
+            ),
+            **errors(
+                400,
+                refund_exceeds_refundable="more than the order has left to refund "
+                "(`details.refundable`)",
             ),
             **errors(404, 409, 502, 503),
         },

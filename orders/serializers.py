@@ -5,18 +5,121 @@ Money is a decimal string in major units next to its lower-case currency.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Order, OrderStatus, Product, Refund, RefundApproval
+from orders.errors import PriceDoesNotFitCurrency
+from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
+from payments import registry
+from payments.money import CURRENCY_EXPONENTS
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
 
+# Money in requests, exactly as the schema publishes it: digits, no sign, no exponent, no
+# leading zeros, at most 8 before the point and 2 after ("19.90", "5", "0.50").
+MONEY_PATTERN = r"^(?:0|[1-9][0-9]{0,7})(?:\.[0-9]{1,2})?$"
+# The same, above zero ("0.01" and up).
+POSITIVE_MONEY_PATTERN = r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
 
-class ProductSerializer(serializers.ModelSerializer):
-    price = serializers.DecimalField(**MONEY)
+# Currencies a price can be kept in exactly; the API takes them in either case.
+PRICE_CURRENCIES = sorted(c for c, e in CURRENCY_EXPONENTS.items() if e <= PRICE_DECIMAL_PLACES)
+
+
+class MoneyField(serializers.DecimalField):
+    """Money in major units. Read: a decimal string. Written: a string matching
+    ``pattern`` (never a JSON number, never a float); the schema publishes the pattern."""
+
+    def __init__(self, *, positive: bool = False, **kwargs) -> None:
+        super().__init__(**MONEY, **kwargs)
+        self.pattern = POSITIVE_MONEY_PATTERN if positive else MONEY_PATTERN
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(self.pattern, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    def openapi_request_schema(self) -> dict:
+        return {"type": "string", "format": "decimal", "pattern": self.pattern}
+
+
+class ChannelField(serializers.CharField):
+    """A payment channel (and with ``hints``, ``channel:method``). The services refuse a
+    channel that is not enabled (400 ``payment_channel_not_enabled``) or a method it
+    does not have (400 ``payment_method_invalid``); the schema lists what this deployment
+    takes, read when the schema is generated."""
+
+    def __init__(self, *, hints: bool = False, methods: bool = False, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+        self.hints = hints
+        self.methods = methods
+
+    def openapi_request_schema(self) -> dict:
+        choices = [""]
+        for channel in registry.enabled_channels():
+            try:
+                provider = registry.get_provider(channel)
+            except registry.ChannelNotEnabled:  # enabled, but this code base has no such channel
+                continue
+            if self.methods:
+                choices += [m for m in provider.methods if m not in choices]
+            else:
+                choices.append(channel)
+            if self.hints:
+                choices += [f"{channel}:{method}" for method in provider.methods]
+        if choices == [""]:  # no channel is enabled: nothing but blank is taken
+            return {"type": "string", "maxLength": 0}
+        return {"type": "string", "enum": choices}
+
+
+class CurrencyField(serializers.CharField):
+    """A currency a price can be kept in, lower or upper case; stored lower case."""
+
+    def openapi_request_schema(self) -> dict:
+        return {
+            "type": "string",
+            "enum": PRICE_CURRENCIES + [c.upper() for c in PRICE_CURRENCIES],
+        }
+
+
+# A serializer mixin, with no docstring: drf-spectacular would describe every serializer
+# that has none of its own with it.
+class JsonTypes:
+    # A request field of the wrong JSON type is refused, as the schema says, where DRF
+    # would coerce it (5 for a string, 0 or "yes" for a boolean).
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            wrong = {}
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if field.read_only or value is None:
+                    continue
+                if isinstance(field, serializers.CharField) and not isinstance(value, str):
+                    wrong[name] = ["Not a string."]
+                elif isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+                    wrong[name] = ["Not true or false."]
+            if wrong:
+                raise serializers.ValidationError(wrong)
+        return super().to_internal_value(data)
+
+
+def _price_fits(places: int) -> str:
+    """The request prices that fit a currency of ``places`` decimal places."""
+    digits = ["[0-9]" if i < places else "0" for i in range(PRICE_DECIMAL_PLACES)]
+    fraction = digits[0] + "".join(f"(?:{d}" for d in digits[1:]) + ")?" * (len(digits) - 1)
+    return rf"^(?:0|[1-9][0-9]{{0,7}})(?:\.{fraction})?$"
+
+
+class ProductSerializer(JsonTypes, serializers.ModelSerializer):
+    """A product: its price in major units of its currency."""
+
+    price = MoneyField()
+    currency = CurrencyField(max_length=3, required=False)
 
     class Meta:
         model = Product
@@ -25,7 +128,9 @@ class ProductSerializer(serializers.ModelSerializer):
         extra_kwargs = {"description": {"required": False}, "active": {"required": False}}
 
     def validate(self, attrs):
-        """The price must fit its currency exactly (see Product.clean)."""
+        """The price must fit its currency exactly (see Product.clean): a request that
+        does not fit itself is a 400; a change that does not fit the product's stored
+        price or currency is a 409 ``price_does_not_fit_currency``."""
         from django.core.exceptions import ValidationError as ModelValidationError
 
         probe = Product(
@@ -35,10 +140,35 @@ class ProductSerializer(serializers.ModelSerializer):
         try:
             probe.clean()
         except ModelValidationError as exc:
+            stored = self.instance is not None and not {"price", "currency"} <= set(attrs)
+            if stored and "currency" not in exc.message_dict:
+                raise PriceDoesNotFitCurrency(
+                    f"The price {probe.price} does not fit {probe.currency.upper()}.",
+                    price=probe.price,
+                    currency=probe.currency,
+                ) from exc
             raise serializers.ValidationError(exc.message_dict) from exc
         if "currency" in attrs:
             attrs["currency"] = probe.currency
         return attrs
+
+    def openapi_request_constraints(self) -> dict:
+        """What ``validate`` checks across fields, for the schema: in a currency with
+        fewer decimal places than prices keep (JPY), the price has no more."""
+        rules = []
+        for places in range(PRICE_DECIMAL_PLACES):
+            codes = [c for c in PRICE_CURRENCIES if CURRENCY_EXPONENTS[c] == places]
+            if codes:
+                codes += [c.upper() for c in codes]
+                rules.append(
+                    {
+                        "anyOf": [
+                            {"properties": {"currency": {"not": {"enum": codes}}}},
+                            {"properties": {"price": {"pattern": _price_fits(places)}}},
+                        ]
+                    }
+                )
+        return {"allOf": rules} if rules else {}
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -85,14 +215,19 @@ class OrderSerializer(serializers.ModelSerializer):
         return str(max(refundable, Decimal("0")).quantize(Decimal("0.01")))
 
 
-class OrderCreateSerializer(serializers.Serializer):
+class OrderCreateSerializer(JsonTypes, serializers.Serializer):
+    """An order of a product, through a payment channel (the default one when blank)."""
+
     product = serializers.CharField(max_length=36)
-    payment_channel = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    payment_channel = ChannelField(max_length=50)
 
 
-class PaySerializer(serializers.Serializer):
-    payment_channel = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    method = serializers.CharField(max_length=80, required=False, allow_blank=True)
+class PaySerializer(JsonTypes, serializers.Serializer):
+    """How to pay: the channel and method (or ``channel:method``; the order's channel and
+    its default method when blank), and what the method needs."""
+
+    payment_channel = ChannelField(max_length=50, hints=True)
+    method = ChannelField(max_length=80, hints=True, methods=True)
     success_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
     cancel_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
     open_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
@@ -174,9 +309,9 @@ class RefundAwaitingApprovalSerializer(serializers.Serializer):
     approval = RefundApprovalSerializer()
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(JsonTypes, serializers.Serializer):
+    """A refund of a paid order: an amount (all that is left when absent) and a reason."""
+
     order = serializers.CharField(max_length=36)
-    amount = serializers.DecimalField(
-        max_digits=10, decimal_places=2, required=False, min_value=Decimal("0.01")
-    )
+    amount = MoneyField(positive=True, required=False, min_value=Decimal("0.01"))
     reason = serializers.CharField(max_length=255)

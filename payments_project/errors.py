@@ -62,7 +62,8 @@ DRF_CODES = {
 
 
 def api_exception_handler(exc: Exception, context: dict):
-    """DRF's exception handler: every error as ``error_body``, never a traceback."""
+    """DRF's exception handler: every error as ``error_body``, never a traceback, and
+    always JSON, whatever the view renders otherwise (the schema's YAML, Swagger UI)."""
     import logging
 
     from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -72,6 +73,7 @@ def api_exception_handler(exc: Exception, context: dict):
 
     from payments_project.middleware import RETRY_AFTER_SECONDS, classify
 
+    _render_as_json(context.get("request"))
     outage = classify(exc)
     if outage is not None:
         logging.getLogger("payments_project").error("API request failed: %s: %s", outage[0], exc)
@@ -94,6 +96,8 @@ def api_exception_handler(exc: Exception, context: dict):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.APIException):
         code = DRF_CODES.get(type(exc).__name__, "error")
+        if code == "permission_denied" and str(exc.detail).startswith("CSRF Failed"):
+            code = "csrf_failed"  # as payments_project.views.csrf_failure answers
         headers = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait) + 1)
@@ -109,3 +113,14 @@ def api_exception_handler(exc: Exception, context: dict):
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     logging.getLogger("payments_project").exception("unexpected API error")
     return Response(error_body("internal_error", "Something went wrong on our side."), status=500)
+
+
+def _render_as_json(request) -> None:
+    """Make DRF render the error with JSON: DRF renders it with the view's negotiated
+    renderer, which is no JSON for the schema (YAML) and Swagger UI (HTML)."""
+    from rest_framework.renderers import JSONRenderer
+
+    renderer = getattr(request, "accepted_renderer", None)
+    if request is not None and getattr(renderer, "media_type", "") != "application/json":
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type

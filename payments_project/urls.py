@@ -20,7 +20,11 @@ router.register("refunds", api.RefundViewSet, basename="refund")
 urlpatterns = [
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="swagger-ui",
+    ),
     re_path(r"^api/", views.api_not_found),
     path("", order_views.shop, name="shop"),
     path("buy/<str:product_bid>/", order_views.buy, name="shop-buy"),
@@ -35,3 +39,6 @@ urlpatterns = [
     path("webhooks/sandbox/", payment_views.sandbox_webhook, name="webhook-sandbox"),
     path("sandbox/pay/<str:attempt_bid>/", payment_views.sandbox_pay, name="sandbox-pay"),
 ]
+
+# A bad request refused before any view (a Host not in ALLOWED_HOSTS...): JSON under /api/.
+handler400 = "payments_project.views.bad_request"

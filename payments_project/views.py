@@ -30,3 +30,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             error_body("csrf_failed", f"CSRF verification failed: {reason}"), status=403
         )
     return html_csrf_failure(request, reason=reason)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a refused Host, a malformed request): JSON under /api/ and
+    /webhooks/, Django's own page elsewhere."""
+    from django.views.defaults import bad_request as html_bad_request
+
+    if request.path.startswith(("/api/", "/webhooks/")):
+        return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
+    return html_bad_request(request, exception)

@@ -135,6 +135,7 @@ def test_two_payments_of_two_orders_at_once_keep_one_purchase():
 def test_two_payments_that_meet_inside_the_payment_still_keep_one_purchase():
     """The same, with the two payments made to meet where each decides whether the user
     already owns the product: without the purchase lock both would pay."""
+    import contextlib
     import threading
 
     product = ProductFactory(price=Decimal("10.00"))
@@ -150,10 +151,9 @@ def test_two_payments_that_meet_inside_the_payment_still_keep_one_purchase():
     real = services._order_paid
 
     def paced(**kwargs):
-        try:
-            meet.wait()  # with the lock the other payment waits outside: no meeting
-        except threading.BrokenBarrierError:
-            pass
+        # With the lock the other payment waits outside: no meeting, the wait times out.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meet.wait()
         return real(**kwargs)
 
     with mock.patch.object(services, "_order_paid", paced):

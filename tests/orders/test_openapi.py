@@ -1,7 +1,13 @@
-"""The OpenAPI schema, the offline Swagger UI, and schemathesis against the running API."""
+"""The OpenAPI schema, the offline Swagger UI, and schemathesis against the running API.
+
+Schemathesis runs with all its default checks (``DEFAULT_CHECKS``): the hand-written
+purchase path and generated input through its Python API, a whole run of its engine
+(examples, coverage, fuzzing and stateful phases, as ``schemathesis run`` does), and the
+state machine of the schema's OpenAPI links. All at fixed seeds with bounded examples.
+"""
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 from io import StringIO
 
@@ -13,22 +19,21 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.engine import Status, events
+from schemathesis.engine import from_schema as engine_for
+from schemathesis.transport.wsgi import WSGITransport
 
 from orders import selectors, services
 from payments import registry
 from payments.services import webhook_receive
+from payments_project.openapi import FOLLOW, LINKS
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +84,17 @@ def test_the_schema_describes_every_endpoint_and_its_errors():
     assert {"400", "401", "403", "404", "409", "413", "415", "429", "502", "503"} <= set(pay)
     assert operations["POST", "/api/orders/"]["requestBody"]["required"]
     assert {} in operations["GET", "/api/products/"]["security"]
+    # The refusals a valid request can still meet are named with their codes.
+    refused = operations["POST", "/api/orders/{order_bid}/pay/"]["responses"]["400"]
+    assert {"payment_channel_not_enabled", "payment_method_invalid"} <= set(
+        re.findall(r"`(\w+)`:", refused["description"])
+    )
+    assert (
+        "refund_exceeds_refundable"
+        in operations["POST", "/api/refunds/"]["responses"]["400"]["description"]
+    )
+    assert "409" in operations["PATCH", "/api/products/{product_bid}/"]["responses"]
+    assert "400" in operations["GET", "/api/refunds/"]["responses"]  # a bad page_size
 
     components = schema["components"]
     error = components["schemas"]["Error"]
@@ -128,11 +144,15 @@ def test_swagger_ui_loads_its_assets_from_this_service(client):
 
 @pytest.fixture(params=["customer", "clerk"])
 def seeded(request, sandbox_channel):
+    return seed(request.param)
+
+
+def seed(role: str) -> dict:
     """A user with a token, a partly refunded purchase and an unpaid order; a clerk
     also holds the permissions to add refunds and to add and change products."""
     cache.clear()  # no throttle history from earlier tests
     user = UserFactory()
-    if request.param == "clerk":
+    if role == "clerk":
         user.user_permissions.add(
             *Permission.objects.filter(codename__in=["add_refund", "add_product", "change_product"])
         )
@@ -153,7 +173,7 @@ def seeded(request, sandbox_channel):
         "product_bid": [product.product_bid, paid_product.product_bid],
         "order_bid": [unpaid.order_bid, paid.order_bid],
         "refund_bid": [refund.refund_bid],
-        "clerk": request.param == "clerk",
+        "clerk": role == "clerk",
     }
 
 
@@ -170,18 +190,45 @@ def wsgi_app():
         request_finished.connect(close_old_connections)
 
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+# Every check schemathesis 4.32 runs by default, all of them on every response below (its
+# default set: `checks=None`). Some act only in one phase: missing_required_header and
+# unsupported_method on coverage cases, use_after_free and ensure_resource_availability
+# on stateful chains; object_level_authorization needs identities from an [auth.wfc] file
+# and passes without. max_response_time is off unless given a limit.
+DEFAULT_CHECKS = {
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "positive_data_acceptance",
+    "negative_data_rejection",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "object_level_authorization",
+}
+
+
+def test_schemathesis_runs_all_these_checks_by_default():
+    load_all_checks()
+    config = schemathesis.Config().projects.default.checks_config_for(operation=None, phase=None)
+    enabled = {
+        check.__name__
+        for check in CHECKS.get_all()
+        if config.get_by_name(name=check.__name__).enabled
+    }
+    assert enabled == DEFAULT_CHECKS
 
 
 def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
     """Every operation: first the seeded purchase path, then generated input (valid and
-    not, with random and seeded rows in the path). Never a 5xx, and every answer is
-    documented by its status code, content type and schema."""
+    not, with random and seeded rows in the path), under all the default checks: never a
+    5xx, every answer documented (status, content type, headers, schema), valid input
+    never refused as invalid, invalid input never accepted, authentication enforced."""
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     operations = {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
     assert len(operations) == 13
@@ -201,15 +248,13 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
     for label, path, body, expected in happy:
         operation = operations[label]
         case = operation.Case(path_parameters=path, **({} if body is None else {"body": body}))
-        response = case.call_and_validate(headers=auth, checks=CHECKS)
+        response = case.call_and_validate(headers=auth)
         assert response.status_code == expected, (label, response.text)
 
     for label, operation in operations.items():  # anonymous, and with a stale token
         path = {p.name: seeded[p.name][0] for p in operation.path_parameters}
         for headers in ({}, {"Authorization": "Token 0123456789abcdef"}):
-            response = operation.Case(path_parameters=path).call_and_validate(
-                headers=headers, checks=CHECKS
-            )
+            response = operation.Case(path_parameters=path).call_and_validate(headers=headers)
             expected = 200 if label.startswith("GET /api/products/") and not headers else 401
             assert response.status_code == expected, (label, headers, response.text)
 
@@ -239,10 +284,202 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
             suppress_health_check=list(HealthCheck),
         )
         def fuzz(case):
-            response = case.call_and_validate(headers=auth, checks=CHECKS)
+            response = case.call_and_validate(headers=auth)
             answers[case.operation.label].add(response.status_code)
 
         fuzz()
 
     # The token works and the seeded rows were found: every read answered 200 at least once.
     assert all(200 in answers[label] for label in operations if label.startswith("GET"))
+
+
+# ---- schemathesis: a whole run, as `schemathesis run` does ----
+
+
+@pytest.fixture
+def wsgi_probes(monkeypatch):
+    """Schemathesis 4.32.5 sends ignored_auth's probes through the WSGI transport with
+    the run's socket settings (``max_redirects``...), which Werkzeug refuses; its own
+    sessions drop them (transport/wsgi.py). Drop them for every call."""
+    send = WSGITransport.send
+
+    def without_socket_settings(self, case, *, session=None, **kwargs):
+        for name in ("max_redirects", "verify", "cert", "proxies"):
+            kwargs.pop(name, None)
+        return send(self, case, session=session, **kwargs)
+
+    monkeypatch.setattr(WSGITransport, "send", without_socket_settings)
+
+
+def run_config(token: str, *, max_examples: int) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20261206,
+            "workers": 1,
+            "cache": {"enabled": False},  # no .schemathesis/ directory in the checkout
+            "headers": {"Authorization": f"Token {token}"},
+            "generation": {"max-examples": max_examples, "deterministic": True, "database": "none"},
+            "phases": {
+                "stateful": {"max-steps": 12},
+                # Error feedback learns from 4xx bodies; its DRF parser reads the `errors`
+                # of our error body as a field of the request, and then sends valid input
+                # as if it were invalid. It changes what is generated, not what is checked.
+                "fuzzing": {"error-feedback": {"enabled": False}},
+            },
+        }
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # the engine calls the app from its own threads
+def test_a_schemathesis_run_passes_every_default_check(sandbox_channel, wsgi_probes):
+    """The engine of `schemathesis run`, in process: the coverage phase (boundary values,
+    missing and wrong-type fields, undocumented methods), fuzzing and the stateful phase
+    (the schema's links), for a clerk with the seeded rows. Nothing fails and nothing
+    errors, and every default check ran."""
+    rows = seed("clerk")
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/schema/", get_wsgi_application(), config=run_config(rows["token"], max_examples=8)
+    )
+    failures, errors, phases, checked, followed = [], [], {}, Counter(), Counter()
+    for event in engine_for(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            for node in event.recorder.cases.values():
+                if node.transition is not None and node.is_transition_applied:
+                    followed[node.transition.id.split("] ")[1].split(" ->")[0]] += 1
+            for checks in event.recorder.checks.values():
+                for check in checks:
+                    checked[check.name] += 1
+                    if check.failure_info is not None:
+                        failure = check.failure_info.failure
+                        failures.append(
+                            f"{check.name}: {failure.operation}: {failure.title}\n"
+                            f"{failure.message}\n{check.failure_info.code_sample}"
+                        )
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            errors.append(repr(getattr(event, "value", None) or event.exception))
+        elif isinstance(event, events.PhaseFinished):
+            phases[event.phase.name.value] = event.status
+    assert not errors, errors
+    assert not failures, "\n\n".join(failures[:5])
+    assert phases["coverage"] == phases["fuzzing"] == phases["stateful"] == Status.SUCCESS, phases
+    assert set(checked) == DEFAULT_CHECKS, set(checked) ^ DEFAULT_CHECKS
+    # The stateful phase followed links of the schema (and links of its own inference).
+    assert {"GetOrder", "CancelOrder", "GetProduct", "UpdateProduct", "OrderProduct"} <= set(
+        followed
+    ), followed
+
+
+# ---- schemathesis: the state machine of the links ----
+
+
+def test_the_links_name_operations_and_fields_of_the_answers():
+    schema = the_schema()
+    operations = {
+        operation["operationId"]: (path, operation)
+        for path, item in schema["paths"].items()
+        for operation in item.values()
+    }
+    components = schema["components"]["schemas"]
+
+    def fields(response):
+        ref = response["content"]["application/json"]["schema"]["$ref"]
+        return components[ref.rsplit("/", 1)[1]]["properties"]
+
+    linked = set()
+    for (source, status), kind in LINKS.items():
+        _, operation = operations[source]
+        response = operation["responses"][status]
+        assert set(response["links"]) == set(FOLLOW[kind]), (source, status)
+        for name, link in response["links"].items():
+            target_path, target = operations[link["operationId"]]
+            path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+            assert set(link.get("parameters", {})) == path_parameters, (source, name)
+            expressions = [*link.get("parameters", {}).values()]
+            expressions += link.get("requestBody", {}).values()
+            for expression in expressions:
+                pointer = expression.removeprefix("$response.body#/").split("/")
+                properties = fields(response)
+                for step in pointer[:-1]:  # a nested serializer: follow its reference
+                    nested = properties[step].get("allOf", [properties[step]])[0]["$ref"]
+                    properties = components[nested.rsplit("/", 1)[1]]["properties"]
+                assert pointer[-1] in properties, (source, name, expression)
+            body = target.get("requestBody", {}).get("content", {}).get("application/json")
+            if "requestBody" in link:
+                body_fields = components[body["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+                assert set(link["requestBody"]) <= set(body_fields), (source, name)
+            linked.add(target_path)
+    assert linked >= {"/api/orders/{order_bid}/", "/api/refunds/{refund_bid}/"}
+    assert linked >= {"/api/products/{product_bid}/", "/api/orders/{order_bid}/pay/"}
+
+
+def test_the_state_machine_follows_the_links(seeded, wsgi_app):
+    """`schema.as_state_machine()`: chains of calls along the OpenAPI links (an order to
+    its read, pay, sync, cancel and refund; a new product to its read, change and order),
+    under all the default checks, at a fixed seed with bounded scenarios and steps."""
+    config = {
+        # The schema's links only: schemathesis also infers links of its own (from lists
+        # to items...); the run above follows those.
+        "phases": {"stateful": {"inference": {"algorithms": []}}},
+        # Orders start from the seeded product on sale (or a new one) half of the time.
+        "dictionaries": {"products": {"values": seeded["product_bid"][:1]}},
+        "parameters": {"body.product": {"dictionary": "products", "probability": 0.5}},
+    }
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/schema/", wsgi_app, config=schemathesis.Config.from_dict(config)
+    )
+    auth = {"Authorization": f"Token {seeded['token']}"}
+    followed = Counter()
+
+    class Links(schema.as_state_machine()):
+        def setup(self):
+            # Each scenario starts from the seeded rows and no throttle history, so that
+            # Hypothesis meets the same API whenever it replays a scenario.
+            cache.clear()
+            self.rows = transaction.atomic()
+            self.rows.__enter__()
+
+        def teardown(self):
+            transaction.set_rollback(True)
+            self.rows.__exit__(None, None, None)
+
+        def get_call_kwargs(self, case):
+            return {"headers": auth}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            # As the recording machine does, naming the headers as the caller's (not
+            # generated), so that ignored_auth probes without them and with a bad token.
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                headers=auth,
+                transport_kwargs=kwargs,
+                recorder=self.recorder,
+            )
+
+        def after_call(self, response, case):
+            super().after_call(response, case)
+            node = self.recorder.cases[case.id]
+            if node.transition is not None and node.is_transition_applied:
+                name = node.transition.id.split("] ")[1].split(" ->")[0]
+                followed[name, response.status_code] += 1
+
+    Links.run(
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    statuses = defaultdict(set)
+    for name, status in followed:
+        statuses[name].add(status)
+    # Chains were followed, not only started (which links, varies with what came back;
+    # ensure_resource_availability fails a link to a resource just created that is not
+    # there): an order read and acted on, and for the clerk a new product read.
+    assert 200 in statuses["GetOrder"], followed
+    assert {"PayOrder", "SyncOrder", "CancelOrder"} & set(statuses), followed
+    if seeded["clerk"]:
+        assert 200 in statuses["GetProduct"] and "OrderProduct" in statuses, followed

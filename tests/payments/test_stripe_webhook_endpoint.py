@@ -79,9 +79,11 @@ def test_forged_or_oversized_stripe_deliveries_stay_bounded(client, stripe_secre
     settings.WEBHOOK_MAX_BODY_BYTES = 4096
     settings.WEBHOOK_REJECTED_ROWS_PER_HOUR = 3
     forged = [b'{"id": "evt_%d", "pad": "%s"}' % (i, b"p" * 3000) for i in range(10)]
+    forged_signature = {"stripe-signature": "t=1700000000,v1=" + "0" * 64}
     for body in forged:
-        response = client.post("/webhooks/stripe/", body, content_type="application/json",
-                               headers={"stripe-signature": "t=1700000000,v1=" + "0" * 64})  # fmt: skip
+        response = client.post(
+            "/webhooks/stripe/", body, content_type="application/json", headers=forged_signature
+        )
         assert response.status_code == 401
     big = client.post("/webhooks/stripe/", b"x" * 5000, content_type="application/json")
     assert big.status_code == 413 and big.json()["code"] == "webhook_body_too_large"
