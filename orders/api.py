@@ -35,7 +35,7 @@ from orders.serializers import (
     RefundCreateSerializer,
     RefundSerializer,
 )
-from payments.money import to_major
+from payments_project.money import to_major
 from payments_project.openapi import NO_NUL, errors
 
 

@@ -6,23 +6,17 @@ comments and status codes; prices there are DECIMAL(10,2) in major units.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from payments_project.db import LegacyDateTimeField, LegacyIndex
+from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, new_bid
 
 # The legacy price columns are DECIMAL(10,2): currencies with a finer minor unit
 # (KWD, BHD...) cannot be priced exactly, so they are refused rather than rounded.
 PRICE_DECIMAL_PLACES = 2
-
-
-def new_bid() -> str:
-    """A new business identifier: 32 lower-case hex characters."""
-    return uuid.uuid4().hex
 
 
 class OrderStatus(models.IntegerChoices):
@@ -32,11 +26,6 @@ class OrderStatus(models.IntegerChoices):
     UNPAID = 504, "unpaid"
     TIMEOUT = 505, "timeout"
     CANCELLED = 506, "cancelled"
-
-
-class Deleted(models.IntegerChoices):
-    ACTIVE = 0, "active"
-    DELETED = 1, "deleted"
 
 
 class OrderQuerySet(models.QuerySet):
@@ -164,7 +153,7 @@ class Product(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from payments.money import InvalidInput, exponent, normalize_currency, to_minor
+        from payments_project.money import InvalidInput, exponent, normalize_currency, to_minor
 
         try:
             self.currency = normalize_currency(self.currency)

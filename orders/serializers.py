@@ -14,7 +14,7 @@ from rest_framework import serializers
 from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
 from payments import registry
-from payments.money import CURRENCY_EXPONENTS
+from payments_project.money import CURRENCY_EXPONENTS
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
 

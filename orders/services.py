@@ -55,7 +55,6 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import AttemptStatus
-from payments.money import UnsupportedCurrency, exponent, to_major, to_minor
 from payments.providers.base import (
     PAYMENT_CLOSED,
     PAYMENT_FAILED,
@@ -72,6 +71,7 @@ from payments.providers.base import (
     RefundState,
 )
 from payments_project.errors import InvalidInput
+from payments_project.money import UnsupportedCurrency, exponent, to_major, to_minor
 
 logger = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import InboxStatus, WebhookEvent
-from payments.money import to_major
 from payments.providers.base import REFUND_FAILED
 from payments_project.errors import InvalidInput
+from payments_project.money import to_major
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from orders.models import Deleted, new_bid
-from payments_project.db import LegacyDateTimeField, LegacyIndex
+from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, new_bid
 
 
 class AttemptStatus(models.IntegerChoices):

@@ -25,8 +25,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from payments.models import parse_legacy_object
-from payments.money import to_major
 from payments_project.errors import InvalidInput
+from payments_project.money import to_major
 
 EMPTY = "-"
 

@@ -14,13 +14,13 @@ from Crypto.PublicKey import RSA
 from django.conf import settings
 from django.core import checks
 
-from payments.money import CURRENCY_EXPONENTS
 from payments_project.config import (
     BASE_DIR,
     DEVELOPMENT_SECRET_KEY,
     RETIRED,
     approval_threshold_entries,
 )
+from payments_project.money import CURRENCY_EXPONENTS
 
 # What each channel needs before it can take payments: (variable, or the pair of
 # alternatives that hold the same value).

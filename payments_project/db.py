@@ -1,6 +1,21 @@
-"""Model field and index types shared by the apps that adopt the legacy tables."""
+"""Model field and index types, and the legacy columns' conventions, shared by the apps
+that adopt the legacy tables."""
+
+import uuid
 
 from django.db import models
+
+
+def new_bid() -> str:
+    """A new business identifier: 32 lower-case hex characters."""
+    return uuid.uuid4().hex
+
+
+class Deleted(models.IntegerChoices):
+    """The legacy soft-delete flag."""
+
+    ACTIVE = 0, "active"
+    DELETED = 1, "deleted"
 
 
 class LegacyDateTimeField(models.DateTimeField):

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django.db import migrations, models
 
-import orders.models
 import payments_project.db
 
 
@@ -30,7 +29,7 @@ class Migration(migrations.Migration):
                     "order_bid",
                     models.CharField(
                         db_comment="Order business identifier",
-                        default=orders.models.new_bid,
+                        default=payments_project.db.new_bid,
                         max_length=36,
                     ),
                 ),

@@ -12,7 +12,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import orders.models
 import payments_project.db
 
 
@@ -86,7 +85,7 @@ class Migration(migrations.Migration):
                     "product_bid",
                     models.CharField(
                         db_comment="Product business identifier",
-                        default=orders.models.new_bid,
+                        default=payments_project.db.new_bid,
                         max_length=36,
                         unique=True,
                     ),
@@ -140,7 +139,7 @@ class Migration(migrations.Migration):
                     "refund_bid",
                     models.CharField(
                         db_comment="Refund business identifier",
-                        default=orders.models.new_bid,
+                        default=payments_project.db.new_bid,
                         max_length=36,
                         unique=True,
                     ),

@@ -6,7 +6,6 @@ An existing database already has it: ``manage.py migrate --fake-initial`` adopts
 import django.utils.timezone
 from django.db import migrations, models
 
-import orders.models
 import payments_project.db
 
 
@@ -29,7 +28,7 @@ class Migration(migrations.Migration):
                     "pingxx_order_bid",
                     models.CharField(
                         db_comment="Pingxx order business identifier",
-                        default=orders.models.new_bid,
+                        default=payments_project.db.new_bid,
                         max_length=36,
                     ),
                 ),

@@ -2,7 +2,6 @@
 
 from django.db import migrations, models
 
-import orders.models
 import payments_project.db
 
 
@@ -26,7 +25,7 @@ class Migration(migrations.Migration):
                     "stripe_order_bid",
                     models.CharField(
                         db_comment="Stripe order business identifier",
-                        default=orders.models.new_bid,
+                        default=payments_project.db.new_bid,
                         max_length=36,
                         unique=True,
                     ),

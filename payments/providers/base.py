@@ -226,7 +226,7 @@ class PaymentProvider(Protocol):
     channel: ClassVar[str]
     methods: ClassVar[tuple[str, ...]]
     default_method: ClassVar[str]
-    currencies: ClassVar[frozenset[str] | None]  # None: any currency of payments.money
+    currencies: ClassVar[frozenset[str] | None]  # None: any currency of payments_project.money
     attempt_model: ClassVar[type]
 
     # ---- attempt rows ----

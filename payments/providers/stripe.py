@@ -31,7 +31,6 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from payments.models import AttemptStatus, StripeOrder
-from payments.money import CURRENCY_EXPONENTS
 from payments.providers.base import (
     EVENT_OTHER,
     EVENT_PAYMENT,
@@ -60,12 +59,13 @@ from payments.providers.base import (
     WebhookSignatureInvalid,
     closed_before_creation,
 )
+from payments_project.money import CURRENCY_EXPONENTS
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "stripe"
 
-# Currencies whose minor unit at Stripe is not the ISO 4217 one that payments.money
+# Currencies whose minor unit at Stripe is not the ISO 4217 one that payments_project.money
 # converts with: MGA is zero-decimal at Stripe (ISO: 2); ISK is two-decimal at Stripe
 # (ISO: 0, amounts in multiples of 100); UGX is zero-decimal at Stripe but has had
 # two-decimal rules of its own. Refused rather than sent with a guessed exponent.

@@ -10,8 +10,8 @@ from django.utils import timezone
 from orders import services
 from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
 from payments.models import AttemptStatus, InboxStatus, PingxxOrder, WebhookEvent
-from payments.money import UnsupportedCurrency
 from payments.providers.base import ProviderBadResponse, ProviderUnavailable
+from payments_project.money import UnsupportedCurrency
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,6 @@ from orders import services
 from orders.models import OrderStatus, RefundStatus
 from payments import registry
 from payments.models import AttemptStatus, StripeOrder
-from payments.money import to_minor
 from payments.providers import stripe as stripe_module
 from payments.providers.base import (
     EVENT_OTHER,
@@ -49,6 +48,7 @@ from payments.providers.base import (
 )
 from payments.providers.stripe import StripeProvider
 from payments.services import webhook_receive
+from payments_project.money import to_minor
 from tests.factories import ProductFactory, StripeOrderFactory
 from tests.payments.stripe_fakes import FakeStripe, StripeFakeError
 

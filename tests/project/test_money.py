@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from payments.money import (
+from payments_project.money import (
     CURRENCY_EXPONENTS,
     InvalidAmount,
     UnsupportedCurrency,
