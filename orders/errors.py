@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+# What a provider reports that cannot be applied: raised by the services that apply it
+# (the payment event sink) and read by the webhook inbox, so they live in payments.
+from payments.errors import (  # noqa: F401
+    AmountMismatch,
+    AttemptNotFound,
+    EventConflict,
+    NotApplicableYet,
+    OrderNotFound,
+)
 from payments_project.errors import ServiceError
 
 
@@ -42,42 +51,6 @@ class OrderNotRefundable(OrderError):
 class RefundExceedsRefundable(OrderError):
     code = "refund_exceeds_refundable"
     http_status = 400
-
-
-class AttemptNotFound(OrderError):
-    """A provider reports on a payment or refund this service has no record of (yet)."""
-
-    code = "attempt_not_found"
-    http_status = 404
-
-
-class AmountMismatch(OrderError):
-    """A provider reports an amount or currency other than what was asked for."""
-
-    code = "amount_mismatch"
-    http_status = 400
-
-
-class NotApplicableYet(OrderError):
-    """A provider event that cannot be applied before another one (kept for retry)."""
-
-    code = "not_applicable_yet"
-    http_status = 409
-
-
-class OrderNotFound(OrderError):
-    """An attempt or refund names an order this database does not have."""
-
-    code = "order_not_found"
-    http_status = 404
-
-
-class EventConflict(OrderError):
-    """A provider event that contradicts the recorded state and never will apply
-    (a refund of an order already fully refunded): recorded, not retried."""
-
-    code = "event_conflict"
-    http_status = 409
 
 
 class PriceDoesNotFitCurrency(OrderError):

@@ -9,10 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, new_bid
+from payments_project.money import InvalidInput, exponent, normalize_currency, to_minor
 
 # The legacy price columns are DECIMAL(10,2): currencies with a finer minor unit
 # (KWD, BHD...) cannot be priced exactly, so they are refused rather than rounded.
@@ -112,6 +114,9 @@ class Order(models.Model):
 
     @property
     def refundable_price(self) -> Decimal:
+        """Paid less refunded, ignoring refunds pending or awaiting approval. Not what can
+        be refunded now: that is ``orders.selectors.order_refundable_amount``, which the
+        services, the admin and the API use; this is kept for the tests that read it."""
         return self.paid_price - self.refunded_price
 
     @property
@@ -151,10 +156,6 @@ class Product(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from payments_project.money import InvalidInput, exponent, normalize_currency, to_minor
-
         try:
             self.currency = normalize_currency(self.currency)
             if self.price is not None:

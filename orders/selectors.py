@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
@@ -17,6 +18,10 @@ from orders.models import (
     RefundApproval,
     RefundStatus,
 )
+
+
+def _money() -> DecimalField:
+    return DecimalField(max_digits=10, decimal_places=2)
 
 
 def user_bid_for(user: Any) -> str:
@@ -41,8 +46,9 @@ def _sees_everything(user: Any) -> bool:
 
 
 def orders_visible_to(user: Any) -> QuerySet[Order]:
-    """The orders a user may see (staff: all), with ``paid_at`` and ``pending_refunds``
-    annotated, so a page of orders costs one query whatever its size."""
+    """The orders a user may see (staff: all), with ``paid_at`` and what refunds hold
+    (see ``orders_with_refunds_held``) annotated, so a page of orders costs one query
+    whatever its size."""
     orders = Order.objects.live()
     if not _sees_everything(user):
         orders = orders.filter(user_bid=user_bid_for(user))
@@ -51,29 +57,75 @@ def orders_visible_to(user: Any) -> QuerySet[Order]:
         .order_by("-id")
         .values("created_at")[:1]
     )
-    pending = (
-        Refund.objects.filter(
-            order=OuterRef("pk"), status=RefundStatus.PENDING, duplicate_payment=False
+    return orders_with_refunds_held(orders.annotate(paid_at=Subquery(paid_at)))
+
+
+# ---- the refundable amount ----
+#
+# What can still be refunded of a paid order is its paid price, less what was refunded,
+# less what refunds hold: refunds sent and not settled, and refunds awaiting a second
+# staff member's approval. Refunds of a duplicate payment are not part of the order's
+# totals. The services check refunds against it (under the order's lock), the admin and
+# the API show it.
+
+# The annotation ``orders_with_refunds_held`` adds, read by ``order_refunds_held``.
+REFUNDS_HELD = "refunds_held"
+
+
+def _refunds_pending(**where: Any) -> QuerySet[Refund]:
+    return Refund.objects.filter(status=RefundStatus.PENDING, duplicate_payment=False, **where)
+
+
+def _approvals_awaiting(**where: Any) -> QuerySet[RefundApproval]:
+    return RefundApproval.objects.filter(status=ApprovalStatus.AWAITING, **where)
+
+
+def amount_total(queryset: QuerySet) -> Decimal:
+    """The sum of the ``amount`` of the rows of ``queryset`` (0.00 for none)."""
+    return queryset.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+
+
+def order_awaiting_approval(order: Order) -> Decimal:
+    """What refunds awaiting a second staff member's approval ask for on ``order``."""
+    return amount_total(_approvals_awaiting(order=order))
+
+
+def order_refunds_held(order: Order) -> Decimal:
+    """What pending refunds and refunds awaiting approval hold of ``order``: from the
+    annotation of ``orders_with_refunds_held`` when the order carries it, else counted
+    now (an order just locked by a service never carries it)."""
+    held = getattr(order, REFUNDS_HELD, None)
+    if held is not None:
+        return held
+    return amount_total(_refunds_pending(order=order)) + order_awaiting_approval(order)
+
+
+def orders_with_refunds_held(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """``orders`` with what refunds hold of each annotated, in the same query."""
+
+    def total(queryset: QuerySet) -> Subquery:
+        return Subquery(
+            queryset.values("order").annotate(total=Sum("amount")).values("total")[:1],
+            output_field=_money(),
         )
-        .values("order")
-        .annotate(total=Sum("amount"))
-        .values("total")[:1]
-    )
-    awaiting = (
-        RefundApproval.objects.filter(order=OuterRef("pk"), status=ApprovalStatus.AWAITING)
-        .values("order")
-        .annotate(total=Sum("amount"))
-        .values("total")[:1]
-    )
-    money = DecimalField(max_digits=10, decimal_places=2)
+
+    pending = total(_refunds_pending(order=OuterRef("pk")))
+    awaiting = total(_approvals_awaiting(order=OuterRef("pk")))
     return orders.annotate(
-        paid_at=Subquery(paid_at),
-        # What order_refundable_now subtracts besides refunded_price.
-        pending_refunds=Coalesce(
-            Subquery(pending, output_field=money), Value(0), output_field=money
-        )
-        + Coalesce(Subquery(awaiting, output_field=money), Value(0), output_field=money),
+        **{
+            REFUNDS_HELD: Coalesce(pending, Value(0), output_field=_money())
+            + Coalesce(awaiting, Value(0), output_field=_money())
+        }
     )
+
+
+def order_refundable_amount(order: Order) -> Decimal:
+    """What can still be refunded of ``order``: paid, less refunds that succeeded, are
+    pending, or await approval; nothing for an order that is not paid."""
+    if order.status != OrderStatus.PAID:
+        return Decimal("0.00")
+    refundable = order.paid_price - order.refunded_price - order_refunds_held(order)
+    return max(refundable, Decimal("0.00"))
 
 
 def refunds_visible_to(user: Any) -> QuerySet[Refund]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
+from orders.selectors import order_refundable_amount
 from payments import registry
 from payments_project.money import CURRENCY_EXPONENTS
 
@@ -131,8 +133,6 @@ class ProductSerializer(JsonTypes, serializers.ModelSerializer):
         """The price must fit its currency exactly (see Product.clean): a request that
         does not fit itself is a 400; a change that does not fit the product's stored
         price or currency is a 409 ``price_does_not_fit_currency``."""
-        from django.core.exceptions import ValidationError as ModelValidationError
-
         probe = Product(
             price=attrs.get("price", getattr(self.instance, "price", None)),
             currency=attrs.get("currency", getattr(self.instance, "currency", "cny")),
@@ -172,7 +172,8 @@ class ProductSerializer(JsonTypes, serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    """An order. ``paid_at`` and the pending refunds come annotated by the selector."""
+    """An order. ``paid_at`` and what refunds hold of it come annotated by
+    ``selectors.orders_visible_to``; the refundable amount is the selector's."""
 
     product = serializers.CharField(source="product_bid")
     status = serializers.SerializerMethodField()
@@ -208,11 +209,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DecimalField(**MONEY))
     def get_refundable_amount(self, order: Order) -> str:
-        pending = getattr(order, "pending_refunds", None) or Decimal("0")
-        refundable = order.paid_price - order.refunded_price - pending
-        if order.status != OrderStatus.PAID:
-            refundable = Decimal("0")
-        return str(max(refundable, Decimal("0")).quantize(Decimal("0.01")))
+        return str(order_refundable_amount(order).quantize(Decimal("0.01")))
 
 
 class OrderCreateSerializer(JsonTypes, serializers.Serializer):

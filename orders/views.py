@@ -9,16 +9,20 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from orders import selectors, services
 from orders.models import Order, OrderStatus
 from payments import registry
+from payments.models import SandboxAttempt
+from payments.providers.base import ProviderRequestRefused
+from payments.services import webhook_receive
 from payments_project.errors import ServiceError
 
 PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
@@ -155,3 +159,38 @@ def order_sync(request: HttpRequest, order_bid: str) -> HttpResponse:
     else:
         messages.info(request, f"Checked with {order.payment_channel}: {order.status_name}.")
     return redirect("shop-order", order_bid=order.order_bid)
+
+
+# ---- the sandbox's confirm page (the sandbox channel is for development only) ----
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
+    """The page a sandbox payment sends the user to: pay or decline."""
+    if "sandbox" not in registry.enabled_channels():
+        raise Http404("The sandbox channel is not enabled.")
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    attempt = SandboxAttempt.objects.filter(attempt_bid=attempt_bid).first()
+    # Only the buyer pays or declines; staff may look. Anyone else learns nothing,
+    # not even that the payment exists.
+    own = attempt is not None and attempt.user_bid == selectors.user_bid_for(request.user)
+    if attempt is None or not (own or request.user.is_staff):
+        raise Http404("No such sandbox payment.")
+    order = Order.objects.filter(order_bid=attempt.order_bid).first()
+    if request.method == "POST" and not own:
+        raise Http404("No such sandbox payment.")
+    if request.method == "POST" and attempt.provider_state == "pending":
+        provider = registry.get_provider("sandbox")
+        try:
+            body, headers = provider.complete(
+                attempt_bid, succeeded=request.POST.get("action") == "pay"
+            )
+        except ProviderRequestRefused:  # closed meanwhile (the order was cancelled)
+            return redirect("sandbox-pay", attempt_bid=attempt_bid)
+        webhook_receive(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
+        return redirect("sandbox-pay", attempt_bid=attempt_bid)
+    attempt.refresh_from_db()
+    if order is not None:
+        order.refresh_from_db()
+    return render(request, "payments/sandbox_pay.html", {"attempt": attempt, "order": order})

@@ -7,24 +7,23 @@ no query; a change page looks the order up once and links to it directly.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from urllib.parse import urlencode
 
-from orders import support
-from orders.models import Order
+from django.contrib import admin, messages
+from django.urls import reverse
+
 from payments.models import (
     PingxxOrder,
     SandboxAttempt,
     StripeOrder,
     WebhookEvent,
-    parse_legacy_object,
 )
+from payments.services import inbox_event_reapply
 from payments_project.admin_utils import (
     EMPTY,
     PAYMENT_CHANNELS,
     LargeTableAdminMixin,
     ReadOnlyAdminMixin,
-    admin_change_url,
-    admin_changelist_url,
     fixed_values_filter,
     label_with_code,
     link,
@@ -33,6 +32,7 @@ from payments_project.admin_utils import (
     pretty_json,
     pretty_or_raw,
 )
+from payments_project.db import parse_legacy_object
 from payments_project.errors import ServiceError
 
 # Ping++ channels: the legacy data's, then the rest of Ping++'s Alipay / WeChat / UnionPay.
@@ -57,17 +57,16 @@ def order_list_link(order_bid: str) -> str:
     """A link to the order list filtered on ``order_bid``: no query, fit for list rows."""
     if not order_bid:
         return EMPTY
-    return link(admin_changelist_url(Order, order_bid=order_bid), order_bid)
+    url = reverse("admin:orders_order_changelist")
+    return link(f"{url}?{urlencode({'order_bid': order_bid})}", order_bid)
 
 
 def order_page_link(order_bid: str) -> str:
-    """A link to the order's own page; one query, for change pages."""
+    """A link to the order's own page, through the order admin's page by business id
+    (this app never reads the orders table)."""
     if not order_bid:
         return EMPTY
-    pk = Order.objects.filter(order_bid=order_bid).values_list("pk", flat=True).first()
-    if pk is None:
-        return f"{order_bid} (no such order)"
-    return link(admin_change_url(Order, pk), order_bid)
+    return link(reverse("admin:orders_order_by_bid", args=[order_bid]), order_bid)
 
 
 class AttemptAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -428,7 +427,7 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     def reapply_selected(self, request, queryset):
         for row in queryset[:50]:
             try:
-                outcome = support.inbox_event_reapply(row=row, actor=request.user)
+                outcome = inbox_event_reapply(row=row, actor=request.user)
             except ServiceError as exc:
                 self.log_change(request, row, f"Apply again failed: {exc.message}")
                 self.message_user(request, f"{row}: {exc.message}", messages.ERROR)

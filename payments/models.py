@@ -7,14 +7,18 @@ units. Attempts point at their order by ``order_bid``, as the legacy tables do.
 
 from __future__ import annotations
 
-import ast
-import json
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
-from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, new_bid
+from payments_project.db import (
+    Deleted,
+    LegacyDateTimeField,
+    LegacyIndex,
+    new_bid,
+    parse_legacy_object,
+)
 
 
 class AttemptStatus(models.IntegerChoices):
@@ -26,23 +30,6 @@ class AttemptStatus(models.IntegerChoices):
 
 
 ATTEMPT_STATUS_COMMENT = "Status of the order: 0=unpaid, 1=paid, 2=refunded, 3=closed, 4=failed"
-
-
-def parse_legacy_object(text: str) -> Any:
-    """A raw object stored as text: JSON, or the Python repr older code wrote.
-
-    Returns None when the text is neither; never evaluates code.
-    """
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
 
 
 class PingxxOrder(models.Model):

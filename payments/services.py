@@ -23,20 +23,21 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
-from orders.errors import (
+from payments import registry
+from payments.errors import (
     AmountMismatch,
     AttemptNotFound,
     EventConflict,
     NotApplicableYet,
     OrderNotFound,
 )
-from payments import registry
 from payments.models import InboxStatus, SignatureStatus, WebhookEvent
 from payments.providers.base import (
     EVENT_PAYMENT,
@@ -46,6 +47,8 @@ from payments.providers.base import (
     WebhookRejected,
     WebhookSignatureInvalid,
 )
+from payments.sink import sink
+from payments_project.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -394,20 +397,21 @@ def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
         )
 
 
-def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:
-    """Apply a stored event, once: concurrent deliveries wait on the row's lock."""
-    from orders.services import payment_apply, refund_apply
+def stored_event(row: WebhookEvent) -> ProviderEvent:
+    """A stored event, parsed again: verified again from its kept signature, or (one
+    verified elsewhere, by dj-stripe, and stored without it) read from its payload."""
+    provider = registry.get_provider_any(row.channel)
+    if row.headers:
+        return provider.parse_webhook(row.body.encode(), row.headers)
+    return provider.event_from_payload(json.loads(row.body))
 
+
+def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:
+    """Apply a stored event, once, through the payment event sink: concurrent deliveries
+    wait on the row's lock."""
     channel = row.channel
-    provider = registry.get_provider_any(channel)
     if event is None:
-        # A stored event is parsed again; one verified elsewhere (dj-stripe) is read
-        # from what was stored, without its signature.
-        from_payload = getattr(provider, "event_from_payload", None)
-        if from_payload is not None and not row.headers:
-            event = from_payload(json.loads(row.body))
-        else:
-            event = provider.parse_webhook(row.body.encode(), row.headers)
+        event = stored_event(row)
     source = f"{channel}:{row.event_id}"
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update().get(pk=row.pk)
@@ -417,19 +421,23 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
         row.processed_at = timezone.now()
         try:
             if event.kind == EVENT_PAYMENT and event.payment is not None:
-                order = payment_apply(channel=channel, state=event.payment, source=source)
-                row.order_bid = order.order_bid
+                reported = sink().payment_reported(
+                    channel=channel, state=event.payment, source=source
+                )
+                row.order_bid = reported.order_bid
                 row.status = InboxStatus.APPLIED
-                row.result = f"payment {event.payment.state}; order {order.status_name}"
+                row.result = reported.result[:500]
             elif event.kind == EVENT_REFUND and event.refund is not None:
-                refund = refund_apply(channel=channel, state=event.refund, source=source)
-                if refund is None:
+                reported = sink().refund_reported(
+                    channel=channel, state=event.refund, source=source
+                )
+                if reported is None:
                     row.status = InboxStatus.IGNORED
                     row.result = "a refund made at the provider that failed: nothing to record"
                 else:
-                    row.order_bid = refund.order.order_bid
+                    row.order_bid = reported.order_bid
                     row.status = InboxStatus.APPLIED
-                    row.result = getattr(refund, "outcome", "")[:500]
+                    row.result = reported.result[:500]
             else:
                 row.status = InboxStatus.IGNORED
             row.last_error = ""
@@ -544,3 +552,25 @@ def webhook_events_prune(*, before: datetime, batch_size: int = 1000) -> Counter
             extra={"before": before.isoformat(), "last_pk": last_pk},
         )
     return deleted
+
+
+REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
+
+
+def inbox_event_reapply(*, row: WebhookEvent, actor: Any) -> WebhookOutcome:
+    """Staff apply a stored webhook event again (one received or failed); the order's
+    history says who did it (through the sink)."""
+    if row.status not in REAPPLICABLE:
+        raise InvalidInput(
+            f"Event {row.event_id} is {row.status}; only received or failed events are "
+            "applied again.",
+            code="event_not_reapplicable",
+        )
+    message = f"webhook event {row.channel}:{row.event_id} applied again"
+    if row.order_bid:
+        sink().staff_note(order_bid=row.order_bid, actor=actor, message=message)
+    outcome = inbox_apply(row=row)
+    applied = outcome.event or row
+    if not row.order_bid and applied.order_bid:
+        sink().staff_note(order_bid=applied.order_bid, actor=actor, message=message)
+    return outcome

@@ -28,6 +28,7 @@ from payments.services import (
     verified_event_receive,
     verified_event_rejected,
 )
+from payments.sink import sink
 from payments_project.errors import ServiceError
 
 CHANNEL = "stripe"
@@ -107,8 +108,6 @@ def stripe_event_apply(payload: Mapping[str, Any]) -> WebhookOutcome:
 def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
     """Every refund of a refunded charge of ours, settled (its event carries at most
     one). What cannot be settled now is left to the refund.* events and reconciliation."""
-    from orders.services import refund_apply
-
     provider = registry.get_provider_any(CHANNEL)
     try:
         states = provider.refunds_of(payment_intent)
@@ -121,7 +120,7 @@ def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
         return
     for state in states:
         try:
-            refund_apply(channel=CHANNEL, state=state, source=source)
+            sink().refund_reported(channel=CHANNEL, state=state, source=source)
         except ServiceError as exc:
             logger.warning(
                 "refund %s not settled: %s",

@@ -1,23 +1,16 @@
-"""Webhook receivers and the sandbox confirm page. They call services, never providers
-directly (the sandbox page asks the sandbox for the event it sends, like a browser
-would be sent back by a real provider)."""
+"""Webhook receivers. They call services, never providers directly (the Stripe URL asks
+the provider to check a signature before dj-stripe stores anything)."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from orders.models import Order
-from orders.selectors import user_bid_for
 from payments import registry
-from payments.models import SandboxAttempt
-from payments.providers.base import ProviderRequestRefused
 from payments.services import (
     WebhookOutcome,
     webhook_receive,
@@ -76,38 +69,6 @@ def sandbox_webhook(request: HttpRequest) -> JsonResponse:
     if "sandbox" not in registry.enabled_channels():
         raise Http404("The sandbox channel is not enabled.")
     return _webhook(request, "sandbox")
-
-
-@require_http_methods(["GET", "POST"])
-def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
-    """The page a sandbox payment sends the user to: pay or decline."""
-    if "sandbox" not in registry.enabled_channels():
-        raise Http404("The sandbox channel is not enabled.")
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    attempt = SandboxAttempt.objects.filter(attempt_bid=attempt_bid).first()
-    # Only the buyer pays or declines; staff may look. Anyone else learns nothing,
-    # not even that the payment exists.
-    own = attempt is not None and attempt.user_bid == user_bid_for(request.user)
-    if attempt is None or not (own or request.user.is_staff):
-        raise Http404("No such sandbox payment.")
-    order = Order.objects.filter(order_bid=attempt.order_bid).first()
-    if request.method == "POST" and not own:
-        raise Http404("No such sandbox payment.")
-    if request.method == "POST" and attempt.provider_state == "pending":
-        provider = registry.get_provider("sandbox")
-        try:
-            body, headers = provider.complete(
-                attempt_bid, succeeded=request.POST.get("action") == "pay"
-            )
-        except ProviderRequestRefused:  # closed meanwhile (the order was cancelled)
-            return redirect("sandbox-pay", attempt_bid=attempt_bid)
-        webhook_receive(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
-        return redirect("sandbox-pay", attempt_bid=attempt_bid)
-    attempt.refresh_from_db()
-    if order is not None:
-        order.refresh_from_db()
-    return render(request, "payments/sandbox_pay.html", {"attempt": attempt, "order": order})
 
 
 @csrf_exempt

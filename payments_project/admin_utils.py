@@ -24,7 +24,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from payments.models import parse_legacy_object
+from payments_project.db import parse_legacy_object
 from payments_project.errors import InvalidInput
 from payments_project.money import to_major
 

@@ -122,7 +122,6 @@ def check_channels(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="config.E010",
             )
         )
-    errors += provider_errors([c for c in enabled if c in KNOWN_CHANNELS])
     if settings.PAY_ORDER_EXPIRE_SECONDS <= 0:
         errors.append(
             checks.Error(
@@ -130,37 +129,6 @@ def check_channels(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="config.E011",
             )
         )
-    return errors
-
-
-def provider_errors(channels: list[str]) -> list[checks.CheckMessage]:
-    """Each enabled channel's provider class imports and implements the protocol."""
-    from django.utils.module_loading import import_string
-
-    from payments.providers.base import PROVIDER_ATTRIBUTES
-
-    errors: list[checks.CheckMessage] = []
-    for channel in channels:
-        path = settings.PAYMENT_PROVIDERS[channel]
-        try:
-            provider_class = import_string(path)
-        except ImportError as exc:
-            errors.append(
-                checks.Error(
-                    f"PAYMENT_PROVIDERS[{channel!r}]: cannot import {path!r} ({exc}).",
-                    id="config.E013",
-                )
-            )
-            continue
-        missing = [name for name in PROVIDER_ATTRIBUTES if not hasattr(provider_class, name)]
-        if missing or getattr(provider_class, "channel", None) != channel:
-            errors.append(
-                checks.Error(
-                    f"PAYMENT_PROVIDERS[{channel!r}]: {path} is not a payment provider for "
-                    f"{channel!r} (missing: {', '.join(missing) or 'its channel name'}).",
-                    id="config.E013",
-                )
-            )
     return errors
 
 

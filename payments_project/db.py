@@ -1,7 +1,10 @@
 """Model field and index types, and the legacy columns' conventions, shared by the apps
 that adopt the legacy tables."""
 
+import ast
+import json
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -38,3 +41,20 @@ class LegacyIndex(models.Index):
     """
 
     max_name_length = 64
+
+
+def parse_legacy_object(text: str) -> Any:
+    """A raw object stored as text: JSON, or the Python repr older code wrote.
+
+    Returns None when the text is neither; never evaluates code.
+    """
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None

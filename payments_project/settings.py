@@ -159,6 +159,9 @@ PAYMENT_PROVIDERS = {
     "sandbox": "payments.providers.sandbox.SandboxProvider",
 }
 
+# Where payments/ reports what providers say (payments.sink): the business app's handler.
+PAYMENT_EVENT_SINK = "orders.sink.OrderPaymentSink"
+
 PAYMENT_CHANNELS_ENABLED = ENV["PAYMENT_CHANNELS_ENABLED"]
 DEFAULT_PAYMENT_CHANNEL = ENV["DEFAULT_PAYMENT_CHANNEL"]
 PAY_ORDER_EXPIRE_SECONDS = ENV["PAY_ORDER_EXPIRE_SECONDS"]

@@ -257,6 +257,11 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Verify the signature and parse; raises a WebhookRejected subclass."""
 
+    def event_from_payload(self, payload: Mapping[str, Any]) -> ProviderEvent:
+        """A stored event, verified when it was received, parsed again from its JSON
+        without a signature (as ``parse_webhook`` parses it once verified); raises
+        WebhookPayloadInvalid."""
+
     def refund(self, request: RefundRequest) -> RefundState:
         """Start a refund; idempotent per ``refund_bid`` where the provider allows it."""
 
@@ -288,6 +293,6 @@ class PaymentProvider(Protocol):
 PROVIDER_ATTRIBUTES = (
     "channel", "methods", "default_method", "currencies", "attempt_model",
     "build_attempt", "apply_start", "apply_payment_state", "attempts_for", "client_data",
-    "start_payment", "parse_webhook", "refund", "fetch_payment", "fetch_refund", "find_refund",
-    "close_payment",
+    "start_payment", "parse_webhook", "event_from_payload", "refund", "fetch_payment",
+    "fetch_refund", "find_refund", "close_payment",
 )  # fmt: skip

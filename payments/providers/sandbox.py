@@ -41,6 +41,7 @@ from payments.providers.base import (
     WebhookSignatureInvalid,
     closed_before_creation,
 )
+from payments.providers.payloads import header
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 
@@ -105,9 +106,7 @@ class SandboxProvider:
         )
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
-        signature = next(
-            (v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), ""
-        )
+        signature = header(headers, SIGNATURE_HEADER)
         if not signature:
             raise WebhookSignatureInvalid(
                 "Missing sandbox signature.", channel=self.channel, signature="missing"
@@ -116,12 +115,17 @@ class SandboxProvider:
             raise WebhookSignatureInvalid("Bad sandbox signature.", channel=self.channel)
         try:
             event = json.loads(body)
-            data = event["data"]["object"]
-            event_id, event_type = event["id"], event["type"]
+        except (ValueError, TypeError) as exc:
+            raise self._not_an_event(exc) from exc
+        return self.event_from_payload(event)
+
+    def event_from_payload(self, payload: Mapping[str, Any]) -> ProviderEvent:
+        """A stored event, already verified, parsed again WITHOUT its signature."""
+        try:
+            data = payload["data"]["object"]
+            event_id, event_type = payload["id"], payload["type"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookPayloadInvalid(
-                f"Not a sandbox event: {exc}", channel=self.channel, signature="valid"
-            ) from exc
+            raise self._not_an_event(exc) from exc
         if event_type.startswith("payment."):
             return ProviderEvent(
                 event_id=event_id,
@@ -129,7 +133,7 @@ class SandboxProvider:
                 kind=EVENT_PAYMENT,
                 livemode=False,
                 payment=self._payment_state(data),
-                raw=event,
+                raw=payload,
             )
         if event_type.startswith("refund."):
             return ProviderEvent(
@@ -138,10 +142,15 @@ class SandboxProvider:
                 kind=EVENT_REFUND,
                 livemode=False,
                 refund=self._refund_state(data),
-                raw=event,
+                raw=payload,
             )
         return ProviderEvent(
-            event_id=event_id, event_type=event_type, kind=EVENT_OTHER, livemode=False, raw=event
+            event_id=event_id, event_type=event_type, kind=EVENT_OTHER, livemode=False, raw=payload
+        )
+
+    def _not_an_event(self, exc: Exception) -> WebhookPayloadInvalid:
+        return WebhookPayloadInvalid(
+            f"Not a sandbox event: {exc}", channel=self.channel, signature="valid"
         )
 
     @transaction.atomic

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Order, OrderEvent, OrderStatus, Refund, RefundStatus
+from orders.services import orders as order_services
 from payments.models import AttemptStatus, PingxxOrder, SandboxAttempt
 from payments.providers.base import ProviderUnavailable
 from payments.providers.sandbox import SandboxProvider
@@ -274,7 +275,7 @@ def test_expire_orders_times_out_old_unpaid_orders_and_leaves_fresh_ones():
 @override_settings(PAY_ORDER_EXPIRE_SECONDS=600)
 def test_expire_orders_exits_non_zero_when_an_order_cannot_be_timed_out():
     old = unpaid_order("a", created_ago=timedelta(hours=1))
-    with mock.patch.object(services, "order_timeout", side_effect=RuntimeError("disk full")):
+    with mock.patch.object(order_services, "order_timeout", side_effect=RuntimeError("disk full")):
         out, err, error = run("expire_orders")
     assert isinstance(error, CommandError)
     assert f"order {old.order_bid}: RuntimeError: disk full" in err

@@ -167,8 +167,7 @@ def webhook_path(endpoint: djstripe_models.WebhookEndpoint) -> str:
         return reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint.djstripe_uuid})
     except NoReverseMatch:
         pytest.fail(
-            'payments_project/urls.py needs path("stripe/", include("djstripe.urls", '
-            'namespace="djstripe"))'
+            'payments/urls.py needs path("stripe/", include("djstripe.urls", namespace="djstripe"))'
         )
 
 

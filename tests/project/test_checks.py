@@ -87,7 +87,7 @@ def test_pingxx_enabled_without_a_key(pingxx_settings, missing):
     settings_ = {**pingxx_settings, missing: ""}
     found = errors(PAYMENT_CHANNELS_ENABLED=["pingxx"], **settings_)
     assert [i for i, _ in found] == ["config.E003"]
-    assert missing in found[0][1]
+    assert missing in dict(found)["config.E003"]
 
 
 def test_pingxx_fully_configured_is_clean(pingxx_settings):
@@ -149,7 +149,7 @@ def test_stripe_enabled_without_a_key(missing):
         **settings_,
     )
     assert [i for i, _ in found if i != "config.E013"] == ["config.E003"]
-    assert missing in found[0][1]
+    assert missing in dict(found)["config.E003"]
 
 
 @pytest.mark.parametrize(

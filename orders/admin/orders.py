@@ -1,0 +1,273 @@
+"""Orders (read-only): the list, searchable by provider ids, and the order's page with
+its history, refunds and payment attempts. The support console's views come from
+``orders.admin.console``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html
+
+from orders.admin.console import SupportConsoleMixin
+from orders.models import Order, OrderEvent, OrderStatus, Product, Refund
+from orders.selectors import order_refundable_amount
+from payments.models import PingxxOrder, SandboxAttempt, StripeOrder, WebhookEvent
+from payments_project.admin_utils import (
+    EMPTY,
+    PAYMENT_CHANNELS,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin_change_url,
+    admin_changelist_url,
+    display,
+    fixed_values_filter,
+    html_table,
+    label_with_code,
+    link,
+    minor_money,
+    money,
+)
+
+# Attempts shown on an order's page; the rest are one click away in the attempts list.
+ATTEMPTS_SHOWN = 20
+# Provider ids looked up when an order search names one, at most this many orders.
+PROVIDER_ID_MATCHES = 100
+PaymentChannelFilter = fixed_values_filter("payment_channel", "payment channel", PAYMENT_CHANNELS)
+
+
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = (
+        "refund_bid",
+        "amount_display",
+        "status",
+        "payment_channel",
+        "provider_refund_id",
+        "reason",
+        "requested_by",
+        "created_at",
+        "settled_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-id",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("requested_by")
+
+    @admin.display(description="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return money(refund.amount, refund.currency)
+
+
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The order's history: every status change, attempt, provider event and refund."""
+
+    model = OrderEvent
+    verbose_name = "history event"
+    verbose_name_plural = "history"
+    fields = ("created_at", "kind", "status_change", "message", "who")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("id",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="status")
+    def status_change(self, event: OrderEvent) -> str:
+        if event.to_status is None:
+            return EMPTY
+        before = OrderStatus(event.from_status).label if event.from_status else EMPTY
+        return f"{before} -> {OrderStatus(event.to_status).label}"
+
+    @admin.display(description="who")
+    def who(self, event: OrderEvent) -> str:
+        """The staff user or customer, and what acted (admin, api, channel:event id)."""
+        actor = event.actor.get_username() if event.actor_id else ""
+        return " / ".join(part for part in (actor, event.source) if part) or EMPTY
+
+
+@admin.register(Order)
+class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "order_bid",
+        "user_bid",
+        "product_bid",
+        "status_label",
+        "payment_channel",
+        "payable",
+        "paid",
+        "refunded",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        PaymentChannelFilter,
+        ("created_at", admin.DateFieldListFilter),
+        "deleted",
+    )
+    # Exact matches only ('=' is iexact, LIKE without wildcards on MySQL): each id
+    # column has its own index. get_search_results adds provider ids.
+    search_fields = ("=order_bid", "=user_bid", "=product_bid")
+    search_help_text = (
+        "Exact order, user or product id, or a Ping++ charge / transaction number or "
+        "Stripe PaymentIntent / Checkout Session / charge id of one of its attempts."
+    )
+    # The primary key: the newest orders first without a sort. No date_hierarchy: it
+    # runs DISTINCT date queries over the whole table.
+    ordering = ("-id",)
+    sortable_by = ("order_bid", "created_at")  # both indexed
+    inlines = (OrderEventInline, RefundInline)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "order_bid",
+                    "user_bid",
+                    "product_link",
+                    "status_label",
+                    "payment_channel",
+                    "deleted",
+                )
+            },
+        ),
+        (
+            "Money",
+            {"fields": ("currency", "payable", "paid", "refunded", "refundable")},
+        ),
+        (
+            "Payment attempts",
+            {
+                "fields": (
+                    "pingxx_attempts",
+                    "stripe_attempts",
+                    "sandbox_attempts",
+                    "inbox_events",
+                )
+            },
+        ),
+        ("Times", {"fields": ("created_at", "updated_at")}),
+    )
+    readonly_fields = (
+        "product_link",
+        "status_label",
+        "payable",
+        "paid",
+        "refunded",
+        "refundable",
+        "pingxx_attempts",
+        "stripe_attempts",
+        "sandbox_attempts",
+        "inbox_events",
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term and not term.split()[1:]:
+            order_bids = _order_bids_for_provider_id(term)
+            if order_bids:
+                results = results | queryset.filter(order_bid__in=order_bids)
+        return results, may_have_duplicates
+
+    @admin.display(description="status")
+    def status_label(self, order: Order) -> str:
+        return label_with_code(order)
+
+    @admin.display(description="payable")
+    def payable(self, order: Order) -> str:
+        return money(order.payable_price, order.currency)
+
+    @admin.display(description="paid")
+    def paid(self, order: Order) -> str:
+        return money(order.paid_price, order.currency)
+
+    @admin.display(description="refunded")
+    def refunded(self, order: Order) -> str:
+        return money(order.refunded_price, order.currency)
+
+    @admin.display(description="refundable")
+    def refundable(self, order: Order) -> str:
+        return money(order_refundable_amount(order), order.currency)
+
+    @admin.display(description="product")
+    def product_link(self, order: Order) -> str:
+        product = Product.objects.filter(product_bid=order.product_bid).only("pk", "name").first()
+        if product is None:
+            return order.product_bid
+        return link(admin_change_url(Product, product.pk), f"{product.name} ({order.product_bid})")
+
+    @admin.display(description="Ping++ attempts")
+    def pingxx_attempts(self, order: Order) -> str:
+        return _attempts_table(PingxxOrder, order)
+
+    @admin.display(description="Stripe attempts")
+    def stripe_attempts(self, order: Order) -> str:
+        return _attempts_table(StripeOrder, order)
+
+    @admin.display(description="Sandbox attempts")
+    def sandbox_attempts(self, order: Order) -> str:
+        return _attempts_table(SandboxAttempt, order)
+
+    @admin.display(description="webhook inbox")
+    def inbox_events(self, order: Order) -> str:
+        return link(
+            admin_changelist_url(WebhookEvent, order_bid=order.order_bid),
+            "events received for this order",
+        )
+
+
+def _attempts_table(model, order: Order) -> str:
+    """The order's latest attempts of one channel: one query, whatever their number."""
+    attempts = list(
+        model.objects.filter(order_bid=order.order_bid).order_by("-id")[: ATTEMPTS_SHOWN + 1]
+    )
+    table = html_table(
+        ("attempt", "method", "provider id", "amount", "status", "failure", "created"),
+        (
+            (
+                link(admin_change_url(model, attempt.pk), attempt.attempt_bid),
+                attempt.method_name,
+                attempt.provider_payment_id or EMPTY,
+                minor_money(attempt.amount, attempt.currency),
+                label_with_code(attempt),
+                attempt.failure_text or EMPTY,
+                display(attempt.created_at),
+            )
+            for attempt in attempts[:ATTEMPTS_SHOWN]
+        ),
+    )
+    return _with_list_link(table, model, order, more=len(attempts) > ATTEMPTS_SHOWN)
+
+
+def _with_list_link(table: str, model, order: Order, *, more: bool) -> str:
+    """The attempts table followed by a link to all the order's attempts in their list."""
+    if table == EMPTY:
+        return EMPTY
+    caption = f"latest {ATTEMPTS_SHOWN} shown; see all" if more else "open in the list"
+    url = admin_changelist_url(model, order_bid=order.order_bid)
+    return format_html("{}<p>{}</p>", table, link(url, caption))
+
+
+def _order_bids_for_provider_id(term: str) -> list[str]:
+    """Orders whose Ping++ or Stripe attempt carries the provider id ``term``.
+
+    One indexed lookup per table, bounded; the order search then filters on a list of
+    order bids instead of OR-ing subqueries, which MySQL would run once per order row.
+    """
+    pingxx = PingxxOrder.objects.filter(
+        Q(charge_id=term) | Q(transaction_no=term) | Q(pingxx_order_bid=term)
+    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
+    stripe = StripeOrder.objects.filter(
+        Q(payment_intent_id=term)
+        | Q(checkout_session_id=term)
+        | Q(latest_charge_id=term)
+        | Q(stripe_order_bid=term)
+    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
+    return [*pingxx, *stripe]

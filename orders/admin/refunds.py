@@ -1,0 +1,191 @@
+"""Refunds (read-only, with a retry action) and the refunds awaiting a second staff
+member's approval (approve or reject).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from orders.admin.orders import PaymentChannelFilter
+from orders.models import ApprovalStatus, Order, Refund, RefundApproval
+from orders.services import staff
+from payments.models import PingxxOrder, SandboxAttempt, StripeOrder
+from payments_project.admin_utils import (
+    EMPTY,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin_change_url,
+    admin_changelist_url,
+    link,
+    money,
+    pretty_json,
+)
+from payments_project.errors import ServiceError
+
+
+@admin.register(Refund)
+class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "refund_bid",
+        "order_link",
+        "amount_display",
+        "status",
+        "payment_channel",
+        "provider_refund_id",
+        "requested_by",
+        "created_at",
+        "settled_at",
+    )
+    list_select_related = ("order", "requested_by")
+    list_filter = ("status", PaymentChannelFilter, ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=refund_bid", "=order__order_bid", "=order__user_bid", "=provider_refund_id")
+    search_help_text = "Exact refund id, order id, user id or provider refund id."
+    ordering = ("-id",)
+    sortable_by = ()
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "refund_bid",
+                    "order_link",
+                    "amount_display",
+                    "status",
+                    "reason",
+                    "requested_by",
+                )
+            },
+        ),
+        (
+            "Provider",
+            {
+                "fields": (
+                    "payment_channel",
+                    "attempt_link",
+                    "provider_refund_id",
+                    "failure_code",
+                    "failure_message",
+                    "raw_pretty",
+                )
+            },
+        ),
+        ("Times", {"fields": ("created_at", "updated_at", "settled_at")}),
+    )
+    readonly_fields = ("order_link", "amount_display", "attempt_link", "raw_pretty")
+
+    @admin.display(description="order")
+    def order_link(self, refund: Refund) -> str:
+        return link(admin_change_url(Order, refund.order_id), refund.order.order_bid)
+
+    @admin.display(description="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return money(refund.amount, refund.currency)
+
+    @admin.display(description="attempt")
+    def attempt_link(self, refund: Refund) -> str:
+        if not refund.attempt_bid:
+            return EMPTY
+        if refund.payment_channel == "pingxx":
+            url = admin_changelist_url(PingxxOrder, pingxx_order_bid=refund.attempt_bid)
+        elif refund.payment_channel == "stripe":
+            url = admin_changelist_url(StripeOrder, stripe_order_bid=refund.attempt_bid)
+        elif refund.payment_channel == "sandbox":
+            url = admin_changelist_url(SandboxAttempt, attempt_bid=refund.attempt_bid)
+        else:
+            return refund.attempt_bid
+        return link(url, refund.attempt_bid)
+
+    @admin.display(description="raw provider refund")
+    def raw_pretty(self, refund: Refund) -> str:
+        return pretty_json(refund.raw)
+
+    actions = ("retry_selected",)
+
+    def has_refund_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.add_refund")
+
+    @admin.action(
+        description="Retry the selected failed or pending refunds", permissions=["refund"]
+    )
+    def retry_selected(self, request, queryset):
+        for refund in queryset.select_related("order")[:50]:
+            try:
+                result = staff.refund_retry(refund=refund, actor=request.user)
+            except ServiceError as exc:
+                self.log_change(request, refund, f"Retry failed: {exc.message}")
+                self.message_user(
+                    request, f"Refund {refund.refund_bid}: {exc.message}", messages.ERROR
+                )
+                continue
+            if isinstance(result, RefundApproval):
+                message = f"Asked again; above the threshold, awaiting approval {result.pk}"
+            else:
+                message = f"Retried as {result.refund_bid}: {result.status}"
+            self.log_change(request, refund, message)
+            self.message_user(request, f"Refund {refund.refund_bid}: {message}", messages.SUCCESS)
+
+
+@admin.register(RefundApproval)
+class RefundApprovalAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds above the threshold, approved or rejected by a second staff member."""
+
+    list_display = (
+        "pk",
+        "order_link",
+        "amount_display",
+        "status",
+        "reason",
+        "requested_by",
+        "decided_by",
+        "created_at",
+        "refund",
+    )
+    list_select_related = ("order", "requested_by", "decided_by", "refund")
+    list_filter = ("status",)
+    search_fields = ("=order__order_bid",)
+    ordering = ("-id",)
+    sortable_by = ()
+    fields = (*list_display[1:], "decided_at", "note")
+    readonly_fields = ("order_link", "amount_display")
+    actions = ("approve_selected", "reject_selected")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_refund_permission(request)
+
+    def has_refund_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.add_refund")
+
+    @admin.display(description="order")
+    def order_link(self, approval: RefundApproval) -> str:
+        return link(admin_change_url(Order, approval.order_id), approval.order.order_bid)
+
+    @admin.display(description="amount")
+    def amount_display(self, approval: RefundApproval) -> str:
+        return money(approval.amount, approval.currency)
+
+    @admin.action(description="Approve the selected refunds", permissions=["refund"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject the selected refunds", permissions=["refund"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+    def _decide(self, request, queryset, *, approve: bool) -> None:
+        awaiting = queryset.filter(status=ApprovalStatus.AWAITING).select_related("order")
+        for approval in awaiting[:50]:
+            try:
+                if approve:
+                    refund = staff.refund_approve(approval=approval, actor=request.user)
+                    message = f"Approved: refund {refund.refund_bid} {refund.status}"
+                else:
+                    staff.refund_reject(approval=approval, actor=request.user)
+                    message = "Rejected"
+            except ServiceError as exc:
+                message = f"{'Approval' if approve else 'Rejection'} failed: {exc.message}"
+                self.log_change(request, approval, message)
+                self.message_user(request, f"{approval}: {exc.message}", messages.ERROR)
+                continue
+            self.log_change(request, approval, message)
+            self.log_change(request, approval.order, f"{approval}: {message}")
+            self.message_user(request, f"{approval}: {message}", messages.SUCCESS)

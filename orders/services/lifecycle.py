@@ -1,0 +1,165 @@
+"""An order's lifecycle: the allowed transitions, the locks and the history.
+
+``order_set_status`` is the one place an order's status changes. Locks are always taken
+in one order: the user's purchase lock (``_purchase_lock``), then the order
+(``_lock``), then an attempt or a refund; so no two services deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders.errors import OrderNotFound, TransitionNotAllowed
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, PurchaseLock
+
+# The package keeps the one logger name it had as a module.
+logger = logging.getLogger("orders.services")
+
+
+S = OrderStatus
+# Statuses only move forward. A payment that arrives after a timeout or a
+# cancellation is still money received: the order becomes paid.
+TRANSITIONS: dict[int, frozenset[int]] = {
+    S.INIT: frozenset({S.UNPAID, S.PAID, S.TIMEOUT, S.CANCELLED}),
+    S.UNPAID: frozenset({S.PAID, S.TIMEOUT, S.CANCELLED}),
+    S.TIMEOUT: frozenset({S.PAID}),
+    S.CANCELLED: frozenset({S.PAID}),
+    S.PAID: frozenset({S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+}
+PAYABLE = (S.INIT, S.UNPAID)
+# The one way back, on a provider's word only: a refund that failed after succeeding.
+REVERSALS: dict[int, frozenset[int]] = {S.REFUNDED: frozenset({S.PAID})}
+
+
+def _lock(order: Order | str) -> Order:
+    order_bid = order if isinstance(order, str) else order.order_bid
+    try:
+        return Order.objects.select_for_update().get(order_bid=order_bid)
+    except Order.DoesNotExist:
+        raise OrderNotFound(f"No order {order_bid!r}.", order_bid=order_bid) from None
+
+
+def order_event_write(
+    *,
+    order: Order,
+    kind: str,
+    message: str,
+    source: str,
+    actor: Any = None,
+    data: dict | None = None,
+    from_status: int | None = None,
+    to_status: int | None = None,
+) -> OrderEvent:
+    ids = {key: data[key] for key in ("attempt_bid", "refund_bid") if data and key in data}
+    logger.info(
+        "order %s: %s",
+        order.order_bid,
+        message,
+        extra={
+            "order_bid": order.order_bid,
+            **ids,
+            "channel": order.payment_channel,
+            "event_kind": kind,
+            "source": source,
+            "to_status": to_status,
+        },
+    )
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        message=message[:500],
+        source=source[:255],
+        actor=actor if getattr(actor, "pk", None) else None,
+        data=data or {},
+        from_status=from_status,
+        to_status=to_status,
+    )
+
+
+@transaction.atomic
+def order_set_status(
+    *,
+    order: Order,
+    to: int,
+    source: str,
+    actor: Any = None,
+    message: str = "",
+    data: dict | None = None,
+    changes: dict[str, Any] | None = None,
+    refund_reversal: bool = False,
+) -> Order:
+    """The one place an order's status changes: lock, check, save, audit.
+
+    ``changes`` are other fields saved with the status (paid price, channel). Returns
+    the locked, updated order. A transition to the current status is refused like any
+    other that is not allowed.
+    """
+    locked = _lock(order)
+    allowed = REVERSALS if refund_reversal else TRANSITIONS
+    if to not in allowed.get(locked.status, frozenset()):
+        raise TransitionNotAllowed(
+            f"Order {locked.order_bid} cannot go from {locked.status_name} to "
+            f"{OrderStatus(to).label}.",
+            order_bid=locked.order_bid,
+            status=locked.status_name,
+        )
+    from_status = locked.status
+    locked.status = to
+    for name, value in (changes or {}).items():
+        setattr(locked, name, value)
+    locked.save(update_fields=["status", "updated_at", *(changes or {})])
+    order_event_write(
+        order=locked,
+        kind=OrderEventKind.STATUS,
+        message=message or f"{OrderStatus(from_status).label} -> {OrderStatus(to).label}",
+        source=source,
+        actor=actor,
+        data=data,
+        from_status=from_status,
+        to_status=to,
+    )
+    order.__dict__.update(locked.__dict__)
+    return locked
+
+
+def _expired(order: Order, now=None) -> bool:
+    now = now or timezone.now()
+    return order.created_at <= now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
+
+
+def _purchase_lock(*, user_bid: str, product_bid: str) -> None:
+    """Lock the user's purchases of the product until the caller's transaction ends.
+
+    The lock row is made before the first order (in its own short transaction where
+    the caller has none), so concurrent creations and payments of one user and product
+    queue on one row: never two live orders, never two payments unnoticed. Locks are
+    always taken in this order: purchase, then order, then attempt or refund.
+    """
+    found = PurchaseLock.objects.select_for_update().filter(
+        user_bid=user_bid, product_bid=product_bid
+    )
+    if found.exists():
+        return
+    try:
+        with transaction.atomic():
+            PurchaseLock.objects.create(user_bid=user_bid, product_bid=product_bid)
+    except IntegrityError:  # made meanwhile by a concurrent request: wait for its lock
+        found.get()
+
+
+def _purchase_lock_row(*, user_bid: str, product_bid: str) -> None:
+    """Make the lock row, committed, before the transaction that locks it."""
+    if PurchaseLock.objects.filter(user_bid=user_bid, product_bid=product_bid).exists():
+        return
+    try:
+        with transaction.atomic():
+            PurchaseLock.objects.create(user_bid=user_bid, product_bid=product_bid)
+    except IntegrityError:
+        pass

@@ -1,0 +1,202 @@
+"""Orders: creation (one live order per user and product), reuse, cancellation,
+time-out and the expiry run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orders.errors import AlreadyPurchased, OrderNotPayable, ProductNotFound, TransitionNotAllowed
+from orders.models import PRICE_DECIMAL_PLACES, Order, OrderEventKind, Product, new_bid
+from orders.services.lifecycle import (
+    PAYABLE,
+    S,
+    _expired,
+    _lock,
+    _purchase_lock,
+    _purchase_lock_row,
+    order_event_write,
+    order_set_status,
+)
+from orders.services.payment_results import _close_attempts_after_commit
+from orders.services.reconcile import Checked
+from payments import registry
+from payments_project.money import UnsupportedCurrency, exponent
+
+
+def order_create(
+    *, user_bid: str, product_bid: str, channel: str | None = None, actor: Any = None
+) -> tuple[Order, bool]:
+    """An order of ``product_bid`` for ``user_bid``; (order, created).
+
+    The price comes from the product. An unexpired unpaid order of the same user and
+    product is reused, its price refreshed; a product already paid for is refused; a
+    free product is paid at once. Under the user's purchase lock, so concurrent calls
+    give one live order.
+    """
+    product = Product.objects.filter(product_bid=product_bid, active=True).first()
+    if product is None:
+        raise ProductNotFound(f"No product {product_bid!r} on sale.", product=product_bid)
+    if exponent(product.currency) > PRICE_DECIMAL_PLACES:
+        raise UnsupportedCurrency(
+            f"{product.currency.upper()} prices cannot be kept exactly.",
+            currency=product.currency,
+        )
+    if channel:
+        registry.get_provider(channel)  # refuses a channel that is not enabled
+    source = "api"
+    _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
+    with transaction.atomic():
+        _purchase_lock(user_bid=user_bid, product_bid=product_bid)
+        mine = Order.objects.live().filter(user_bid=user_bid, product_bid=product_bid)
+        if mine.filter(status=S.PAID).exists():
+            raise AlreadyPurchased(
+                f"The product {product.name!r} is already paid for.", product=product_bid
+            )
+        for order in mine.filter(status__in=PAYABLE).order_by("-id"):
+            repriced = (order.payable_price, order.currency) != (product.price, product.currency)
+            if _expired(order) or (repriced and order.status == S.UNPAID):
+                # An order with payment attempts keeps its price; it is timed out (its
+                # attempts closed at the provider) and a new order carries the new price.
+                order_timeout(order=order, source="system")
+                continue
+            return _order_refresh(order=order, product=product, channel=channel), False
+
+        order = Order.objects.create(
+            order_bid=new_bid(),
+            product_bid=product.product_bid,
+            user_bid=user_bid,
+            payable_price=product.price,
+            paid_price=Decimal("0.00"),
+            currency=product.currency,
+            payment_channel=channel or registry.default_channel(),
+            status=S.INIT,
+        )
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.NOTE,
+            message=f"created: {product.name}, {product.price} {product.currency.upper()}",
+            source=source,
+            actor=actor,
+            to_status=S.INIT,
+        )
+        if product.price == 0:
+            order_set_status(
+                order=order,
+                to=S.PAID,
+                source="system",
+                actor=actor,
+                message="free product: paid without a provider",
+            )
+    return order, True
+
+
+@transaction.atomic
+def _order_refresh(*, order: Order, product: Product, channel: str | None) -> Order:
+    locked = _lock(order)
+    changes = {}
+    if (locked.payable_price, locked.currency) != (product.price, product.currency):
+        changes.update(payable_price=product.price, currency=product.currency)
+    if channel and channel != locked.payment_channel:
+        changes["payment_channel"] = channel
+    if changes:
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        order_event_write(
+            order=locked,
+            kind=OrderEventKind.NOTE,
+            message="reused; " + ", ".join(f"{k} now {v}" for k, v in changes.items()),
+            source="api",
+            data={k: str(v) for k, v in changes.items()},
+        )
+    return locked
+
+
+def order_timeout(*, order: Order, source: str = "system") -> bool:
+    """Time out an unpaid order; False if it was no longer payable when locked. Its
+    open attempts are closed at their providers once the time-out is committed."""
+    try:
+        order_set_status(order=order, to=S.TIMEOUT, source=source, message="timed out unpaid")
+    except TransitionNotAllowed:
+        return False
+    _close_attempts_after_commit(order.order_bid, source)
+    return True
+
+
+def order_cancel(*, order: Order, actor: Any = None, source: str = "api") -> Order:
+    """Cancel an unpaid order, then close its open attempts at their providers, so that
+    the customer cannot pay a dead order."""
+    if order.status not in PAYABLE:
+        raise OrderNotPayable(
+            f"Order {order.order_bid} is {order.status_name}: only an unpaid order can be "
+            "cancelled.",
+            order_bid=order.order_bid,
+        )
+    cancelled = order_set_status(order=order, to=S.CANCELLED, source=source, actor=actor)
+    _close_attempts_after_commit(order.order_bid, source)
+    return cancelled
+
+
+def orders_expire(*, now=None, limit: int = 1000) -> int:
+    """Time out unpaid orders older than PAY_ORDER_EXPIRE_SECONDS; how many were."""
+    return orders_expire_run(now=now, limit=limit).expired
+
+
+@dataclass
+class ExpireReport:
+    checked: int = 0
+    expired: int = 0  # a dry run: would be
+    skipped: int = 0  # paid, cancelled or taken by another run meanwhile
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    rows: list[Checked] = field(default_factory=list)
+
+
+def orders_expire_run(
+    *, now=None, limit: int = 1000, dry_run: bool = False, on_row=None
+) -> ExpireReport:
+    """Time out unpaid orders older than PAY_ORDER_EXPIRE_SECONDS, each in its own short
+    transaction that claims the order with SKIP LOCKED: runs on several machines time
+    out disjoint orders, and an order being paid right now is left to its payment.
+    ``dry_run`` lists what would be timed out; ``on_row(checked, done, total)``."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
+    report = ExpireReport(dry_run=dry_run)
+    stale_orders = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff)
+    stale = list(stale_orders.order_by("id")[:limit])
+    for done, order in enumerate(stale, start=1):
+        report.checked += 1
+        what = f"order {order.order_bid}"
+        try:
+            if dry_run:
+                timed_out = True
+            else:
+                with transaction.atomic():
+                    claimed = (
+                        stale_orders.select_for_update(skip_locked=True).filter(pk=order.pk).first()
+                    )
+                    timed_out = claimed is not None and order_timeout(order=claimed)
+        except Exception as exc:  # one bad row must not stop the run
+            report.errors.append(f"{what}: {getattr(exc, 'code', type(exc).__name__)}: {exc}")
+            checked = Checked("order", order.payment_channel, what, "error", report.errors[-1])
+        else:
+            if timed_out:
+                report.expired += 1
+                detail = ""
+            else:
+                report.skipped += 1
+                detail = "no longer unpaid, or taken by another run"
+            outcome = "settled" if timed_out else "unchanged"
+            checked = Checked("order", order.payment_channel, what, outcome, detail)
+        report.rows.append(checked)
+        if on_row is not None:
+            on_row(checked, done, len(stale))
+    return report

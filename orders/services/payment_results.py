@@ -1,0 +1,316 @@
+"""What providers say of payments (webhooks, sync, reconciliation), applied, and
+the closing of attempts an order no longer needs.
+
+``payment_apply`` is idempotent and never moves an order backwards: a late payment
+pays a timed-out or cancelled order, a second payment is refunded or kept for staff.
+Closing attempts lives here too, since a close is answered like any payment (closed,
+or paid meanwhile) and goes through ``payment_apply``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from orders.errors import AmountMismatch, AttemptNotFound
+from orders.models import AttentionKind, Order, OrderEventKind, Refund
+from orders.services.attention import attention_open
+from orders.services.lifecycle import (
+    PAYABLE,
+    TRANSITIONS,
+    S,
+    _lock,
+    _purchase_lock,
+    order_event_write,
+    order_set_status,
+)
+from orders.services.refunds import _duplicate_payment_refund, _submit_after_commit
+from payments import registry
+from payments.models import AttemptStatus
+from payments.providers.base import (
+    PAYMENT_CLOSED,
+    PAYMENT_FAILED,
+    PAYMENT_PENDING,
+    PAYMENT_SUCCEEDED,
+    PaymentState,
+    ProviderError,
+)
+from payments_project.money import to_major
+
+# The package keeps the one logger name it had as a module.
+logger = logging.getLogger("orders.services")
+
+
+def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
+    """Apply what a provider says of a payment (webhook, sync, reconciliation).
+
+    Idempotent; never moves an order backwards. An amount or currency other than the
+    attempt's is refused (AmountMismatch) and recorded on the order.
+    """
+    provider = registry.get_provider_any(channel)
+    with transaction.atomic():
+        attempt = _find_attempt(
+            provider, attempt_bid=state.attempt_bid, provider_payment_id=state.provider_payment_id
+        )
+        if state.state == PAYMENT_SUCCEEDED:
+            # Whether the user already owns the product is decided under their lock.
+            owner = (
+                Order.objects.filter(order_bid=attempt.order_bid)
+                .values_list("user_bid", "product_bid")
+                .first()
+            )
+            if owner is not None:
+                _purchase_lock(user_bid=owner[0], product_bid=owner[1])
+        # Locks are always taken purchase, order, then attempt or refund: no deadlocks.
+        order = _lock(attempt.order_bid)
+        attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
+        try:
+            _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
+        except AmountMismatch as exc:
+            mismatch = exc
+        else:
+            mismatch = None
+        if mismatch is None:
+            fields = provider.apply_payment_state(attempt, state)
+            _apply_payment_to(
+                channel=channel,
+                order=order,
+                attempt=attempt,
+                state=state,
+                source=source,
+                fields=fields,
+            )
+            return order
+    # Recorded outside the refused transaction, so the record survives the refusal.
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.PAYMENT,
+        message=f"refused: {mismatch.message}",
+        source=source,
+        data={"code": mismatch.code, **{k: str(v) for k, v in mismatch.details.items()}},
+    )
+    raise mismatch
+
+
+def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
+    attempts = provider.attempts_for(
+        attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
+    )
+    attempt = attempts.first()
+    if attempt is None:
+        raise AttemptNotFound(
+            f"No {provider.channel} attempt {attempt_bid or provider_payment_id!r}.",
+            attempt=attempt_bid or provider_payment_id,
+        )
+    return attempt
+
+
+def _check_money(*, attempt, amount: int, currency: str, what: str) -> None:
+    if amount != attempt.amount or currency.lower() != attempt.currency_code:
+        raise AmountMismatch(
+            f"{what} reports {amount} {currency.upper()}, but attempt {attempt.attempt_bid} "
+            f"asked for {attempt.amount} {attempt.currency_code.upper()}.",
+            expected_amount=attempt.amount,
+            expected_currency=attempt.currency_code,
+            amount=amount,
+            currency=currency,
+        )
+
+
+def _apply_payment_to(
+    *, channel: str, order: Order, attempt, state: PaymentState, source: str, fields
+) -> None:
+    previous = attempt.status
+    if state.state == PAYMENT_SUCCEEDED:
+        if previous in (AttemptStatus.PAID, AttemptStatus.REFUNDED):
+            attempt.save(update_fields=fields)
+            return
+        attempt.status = AttemptStatus.PAID
+        attempt.save(update_fields=[*fields, "status"])
+        paid = to_major(state.amount, state.currency)
+        if order.status in TRANSITIONS and S.PAID in TRANSITIONS[order.status]:
+            _order_paid(
+                channel=channel, order=order, attempt=attempt, paid=paid, state=state, source=source
+            )
+        else:
+            _duplicate_payment_refund(
+                channel=channel, order=order, attempt=attempt, amount=paid, source=source
+            )
+        return
+    new_status = {PAYMENT_FAILED: AttemptStatus.FAILED, PAYMENT_CLOSED: AttemptStatus.CLOSED}.get(
+        state.state
+    )
+    closable = (AttemptStatus.PENDING, AttemptStatus.FAILED)
+    if new_status is not None and (
+        previous == AttemptStatus.PENDING
+        or (new_status == AttemptStatus.CLOSED and previous in closable)
+    ):
+        attempt.status = new_status
+        fields = [*fields, "status"]
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.PAYMENT,
+            message=f"attempt {attempt.attempt_bid} {new_status.label}"
+            + (f": {state.failure_code} {state.failure_message}" if state.failure_code else ""),
+            source=source,
+        )
+    attempt.save(update_fields=fields)
+
+
+def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, source: str) -> None:
+    """A payment that pays ``order`` (locked, with the user's purchase lock held).
+
+    Money received is never refused: a late payment on a timed-out or cancelled order
+    pays it. Other unpaid orders of the same product are cancelled. A payment for a
+    product the user already owns through another paid order is a duplicate purchase:
+    refunded at once through its channel, or kept for staff, by
+    ``PAY_DUPLICATE_PAYMENT_POLICY``.
+    """
+    late = order.status in (S.TIMEOUT, S.CANCELLED)
+    siblings = Order.objects.live().filter(user_bid=order.user_bid, product_bid=order.product_bid)
+    owned = siblings.filter(status=S.PAID).exclude(pk=order.pk).order_by("id").first()
+    policy = settings.PAY_DUPLICATE_PAYMENT_POLICY
+    order_set_status(
+        order=order,
+        to=S.PAID,
+        source=source,
+        message=(
+            f"paid {paid} {state.currency.upper()} through {attempt.attempt_bid}"
+            + (f" (late: the order was {order.status_name})" if late else "")
+            + (
+                f"; the user already owns the product through order {owned.order_bid}: "
+                + ("refunded automatically" if policy == "refund" else "kept for staff")
+                if owned
+                else ""
+            )
+        ),
+        data={
+            "attempt_bid": attempt.attempt_bid,
+            "late": late,
+            "duplicate_purchase": owned.order_bid if owned else False,
+        },
+        changes={"paid_price": paid, "payment_channel": channel},
+    )
+    for other in siblings.filter(status__in=PAYABLE).exclude(pk=order.pk):
+        order_set_status(
+            order=other,
+            to=S.CANCELLED,
+            source=source,
+            message=f"cancelled: order {order.order_bid} paid for the same product",
+        )
+        _close_attempts_after_commit(other.order_bid, source)
+    if owned is None:
+        return
+    reason = f"duplicate purchase: the product is already owned through order {owned.order_bid}"
+    if policy == "refund":
+        refund = Refund.objects.create(
+            order=order,
+            payment_channel=channel,
+            attempt_bid=attempt.attempt_bid,
+            amount=paid,
+            currency=order.currency,
+            reason=reason[:255],
+        )
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund {refund.refund_bid} of {paid} {order.currency.upper()} "
+            f"requested automatically: {reason}",
+            source=source,
+            data={"refund_bid": refund.refund_bid, "duplicate_purchase": owned.order_bid},
+        )
+        _submit_after_commit(refund, attempt.provider_payment_id)
+    else:
+        attention_open(
+            kind=AttentionKind.DUPLICATE_PURCHASE,
+            subject_kind="order",
+            subject_bid=order.order_bid,
+            order=order,
+            channel=channel,
+            reason=reason + " (PAY_DUPLICATE_PAYMENT_POLICY=flag: refund it or keep it)",
+        )
+
+
+def _close_attempts_after_commit(order_bid: str, source: str) -> None:
+    def close() -> None:
+        try:
+            order_attempts_close(order_bid=order_bid, source=source)
+        except Exception:  # the order is closed; reconciliation closes what is left
+            logger.exception("closing the attempts of order %s failed", order_bid)
+
+    transaction.on_commit(close)
+
+
+def _open_attempts(order_bid: str) -> list[tuple[Any, Any]]:
+    """(provider, attempt) for every attempt of an order that may still be paid: pending,
+    or failed (a declined card can be tried again on the same PaymentIntent)."""
+    found = []
+    for channel in registry.enabled_channels():  # a disabled channel has no keys to call
+        if channel not in settings.PAYMENT_PROVIDERS:
+            continue
+        provider = registry.get_provider_any(channel)
+        for attempt in provider.attempt_model.objects.filter(
+            order_bid=order_bid, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
+        ):
+            found.append((provider, attempt))
+    return found
+
+
+def order_attempts_close(*, order_bid: str, source: str = "system") -> int:
+    """Close at the provider every pending attempt of an order that is no longer
+    payable; how many could not be closed now (reconciliation retries them).
+
+    Each provider is called outside any lock; its answer is applied like any other:
+    closed, or paid meanwhile (a late payment, recorded as such).
+    """
+    left = 0
+    for provider, attempt in _open_attempts(order_bid):
+        try:
+            _attempt_close(provider, attempt, source=source)
+        except ProviderError as exc:
+            left += 1
+            order = Order.objects.filter(order_bid=order_bid).first()
+            if order is not None:
+                order_event_write(
+                    order=order,
+                    kind=OrderEventKind.ATTEMPT,
+                    message=f"attempt {attempt.attempt_bid} could not be closed at "
+                    f"{provider.channel} yet ({exc.code}); reconciliation will retry",
+                    source=source,
+                    data={"attempt_bid": attempt.attempt_bid, "error": exc.message},
+                )
+    return left
+
+
+def _attempt_close(provider, attempt, *, source: str) -> None:
+    state = provider.close_payment(attempt)
+    if state.state == PAYMENT_PENDING:
+        return  # no close call for this method: it expires with the order
+    if not state.attempt_bid:
+        state = replace(state, attempt_bid=attempt.attempt_bid)
+    if not state.provider_payment_id and state.state == PAYMENT_CLOSED:
+        _attempt_close_orphan(provider, attempt)
+        return
+    payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:close")
+
+
+@transaction.atomic
+def _attempt_close_orphan(provider, attempt) -> None:
+    order = _lock(attempt.order_bid)
+    attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
+    if attempt.status != AttemptStatus.PENDING or attempt.provider_payment_id:
+        return
+    attempt.status = AttemptStatus.CLOSED
+    attempt.save(update_fields=["status", "updated_at"])
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.ATTEMPT,
+        message=f"attempt {attempt.attempt_bid} closed: the provider's answer was never "
+        "recorded, so it could not be paid",
+        source=f"{provider.channel}:reconcile",
+    )

@@ -1,0 +1,13 @@
+"""The pages of selling a course (the API is in orders.urls_api)."""
+
+from django.urls import path
+
+from orders import views
+
+urlpatterns = [
+    path("", views.shop, name="shop"),
+    path("buy/<str:product_bid>/", views.buy, name="shop-buy"),
+    path("orders/<str:order_bid>/", views.order_detail, name="shop-order"),
+    path("orders/<str:order_bid>/sync/", views.order_sync, name="shop-order-sync"),
+    path("sandbox/pay/<str:attempt_bid>/", views.sandbox_pay, name="sandbox-pay"),
+]
