@@ -289,6 +289,30 @@ class PaymentProvider(Protocol):
         """
 
 
+class RowsDelegated:
+    """The protocol's attempt-row half, delegated to ``self.rows``: a provider built as an
+    SDK adapter plus a row mapping (``stripe/rows.py``, ``pingxx/rows.py``) mixes this in."""
+
+    rows: Any
+
+    def build_attempt(self, request: PaymentRequest) -> Any:
+        return self.rows.build_attempt(request)
+
+    def apply_start(self, attempt: Any, start: PaymentStart) -> list[str]:
+        return self.rows.apply_start(attempt, start)
+
+    def apply_payment_state(self, attempt: Any, state: PaymentState) -> list[str]:
+        return self.rows.apply_payment_state(attempt, state)
+
+    def attempts_for(self, *, attempt_bid: str = "", provider_payment_id: str = "") -> Any:
+        return self.rows.attempts_for(
+            attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
+        )
+
+    def client_data(self, attempt: Any) -> Mapping[str, Any]:
+        return self.rows.client_data(attempt)
+
+
 # What the registry's system check looks for on a provider class.
 PROVIDER_ATTRIBUTES = (
     "channel", "methods", "default_method", "currencies", "attempt_model",

@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from payments.models import PingxxOrder
 from payments.providers.base import (
@@ -32,6 +31,7 @@ from payments.providers.base import (
     ProviderRequestRefused,
     RefundRequest,
     RefundState,
+    RowsDelegated,
     WebhookNotConfigured,
     WebhookPayloadInvalid,
     closed_before_creation,
@@ -57,7 +57,7 @@ from payments.providers.pingxx.rows import PingxxRows
 REVERSIBLE_METHODS = frozenset({"alipay_qr", "wx_pub_qr", "wx_pub", "wx_wap"})
 
 
-class PingxxProvider:
+class PingxxProvider(RowsDelegated):
     """Ping++ charges (QR, PC and WeChat in-app methods), refunds and webhooks."""
 
     channel: ClassVar[str] = CHANNEL
@@ -101,26 +101,7 @@ class PingxxProvider:
             max_network_retries=self.max_network_retries,
         )
 
-    # ---- attempt rows ----
-
-    def build_attempt(self, request: PaymentRequest) -> PingxxOrder:
-        return self.rows.build_attempt(request)
-
-    def apply_start(self, attempt: PingxxOrder, start: PaymentStart) -> list[str]:
-        return self.rows.apply_start(attempt, start)
-
-    def apply_payment_state(self, attempt: PingxxOrder, state: PaymentState) -> list[str]:
-        return self.rows.apply_payment_state(attempt, state)
-
-    def attempts_for(
-        self, *, attempt_bid: str = "", provider_payment_id: str = ""
-    ) -> QuerySet[PingxxOrder]:
-        return self.rows.attempts_for(
-            attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
-        )
-
-    def client_data(self, attempt: PingxxOrder) -> Mapping[str, Any]:
-        return self.rows.client_data(attempt)
+    # ---- attempt rows: RowsDelegated, to self.rows ----
 
     # ---- payments ----
 

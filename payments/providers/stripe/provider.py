@@ -21,7 +21,6 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from payments.models import StripeOrder
 from payments.providers.base import (
@@ -39,6 +38,7 @@ from payments.providers.base import (
     ProviderRequestRefused,
     RefundRequest,
     RefundState,
+    RowsDelegated,
     WebhookNotConfigured,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
@@ -62,7 +62,7 @@ SIGNATURE_HEADER = "stripe-signature"
 WEBHOOK_TOLERANCE = 300  # seconds a signed webhook stays acceptable
 
 
-class StripeProvider:
+class StripeProvider(RowsDelegated):
     """Stripe PaymentIntents and Checkout Sessions, refunds and webhooks."""
 
     channel: ClassVar[str] = CHANNEL
@@ -97,26 +97,7 @@ class StripeProvider:
         self.client = self.api.client
         self.rows = StripeRows(publishable_key=self._publishable_key)
 
-    # ---- attempt rows ----
-
-    def build_attempt(self, request: PaymentRequest) -> StripeOrder:
-        return self.rows.build_attempt(request)
-
-    def apply_start(self, attempt: StripeOrder, start: PaymentStart) -> list[str]:
-        return self.rows.apply_start(attempt, start)
-
-    def apply_payment_state(self, attempt: StripeOrder, state: PaymentState) -> list[str]:
-        return self.rows.apply_payment_state(attempt, state)
-
-    def attempts_for(
-        self, *, attempt_bid: str = "", provider_payment_id: str = ""
-    ) -> QuerySet[StripeOrder]:
-        return self.rows.attempts_for(
-            attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
-        )
-
-    def client_data(self, attempt: StripeOrder) -> Mapping[str, Any]:
-        return self.rows.client_data(attempt)
+    # ---- attempt rows: RowsDelegated, to self.rows ----
 
     # ---- payments ----
 
