@@ -30,11 +30,10 @@ from orders.services.lifecycle import (
     order_set_status,
 )
 from orders.services.refunds import _duplicate_payment_refund, _submit_after_commit
-from payments import registry
+from payments import attempts, registry
 from payments.models import AttemptStatus
 from payments.providers.base import (
     PAYMENT_CLOSED,
-    PAYMENT_FAILED,
     PAYMENT_PENDING,
     PAYMENT_SUCCEEDED,
     PaymentState,
@@ -68,7 +67,7 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
                 _purchase_lock(user_bid=owner[0], product_bid=owner[1])
         # Locks are always taken purchase, order, then attempt or refund: no deadlocks.
         order = _lock(attempt.order_bid)
-        attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
+        attempt = attempts.attempt_locked(provider, pk=attempt.pk)
         try:
             _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
         except AmountMismatch as exc:
@@ -76,14 +75,14 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
         else:
             mismatch = None
         if mismatch is None:
-            fields = provider.apply_payment_state(attempt, state)
+            change = attempts.attempt_reported(provider, attempt, state)
             _apply_payment_to(
                 channel=channel,
                 order=order,
                 attempt=attempt,
                 state=state,
                 source=source,
-                fields=fields,
+                change=change,
             )
             return order
     # Recorded outside the refused transaction, so the record survives the refusal.
@@ -123,15 +122,13 @@ def _check_money(*, attempt, amount: int, currency: str, what: str) -> None:
 
 
 def _apply_payment_to(
-    *, channel: str, order: Order, attempt, state: PaymentState, source: str, fields
+    *, channel: str, order: Order, attempt, state: PaymentState, source: str, change
 ) -> None:
-    previous = attempt.status
+    """The order's side of what the provider said of one attempt (already recorded on
+    the attempt row, ``change``)."""
     if state.state == PAYMENT_SUCCEEDED:
-        if previous in (AttemptStatus.PAID, AttemptStatus.REFUNDED):
-            attempt.save(update_fields=fields)
+        if not change.moved:  # already paid or refunded: a repeat
             return
-        attempt.status = AttemptStatus.PAID
-        attempt.save(update_fields=[*fields, "status"])
         paid = to_major(state.amount, state.currency)
         if order.status in TRANSITIONS and S.PAID in TRANSITIONS[order.status]:
             _order_paid(
@@ -142,24 +139,14 @@ def _apply_payment_to(
                 channel=channel, order=order, attempt=attempt, amount=paid, source=source
             )
         return
-    new_status = {PAYMENT_FAILED: AttemptStatus.FAILED, PAYMENT_CLOSED: AttemptStatus.CLOSED}.get(
-        state.state
-    )
-    closable = (AttemptStatus.PENDING, AttemptStatus.FAILED)
-    if new_status is not None and (
-        previous == AttemptStatus.PENDING
-        or (new_status == AttemptStatus.CLOSED and previous in closable)
-    ):
-        attempt.status = new_status
-        fields = [*fields, "status"]
+    if change.moved:
         order_event_write(
             order=order,
             kind=OrderEventKind.PAYMENT,
-            message=f"attempt {attempt.attempt_bid} {new_status.label}"
+            message=f"attempt {attempt.attempt_bid} {change.after_label}"
             + (f": {state.failure_code} {state.failure_message}" if state.failure_code else ""),
             source=source,
         )
-    attempt.save(update_fields=fields)
 
 
 def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, source: str) -> None:
@@ -302,11 +289,9 @@ def _attempt_close(provider, attempt, *, source: str) -> None:
 @transaction.atomic
 def _attempt_close_orphan(provider, attempt) -> None:
     order = _lock(attempt.order_bid)
-    attempt = type(attempt).objects.select_for_update().get(pk=attempt.pk)
-    if attempt.status != AttemptStatus.PENDING or attempt.provider_payment_id:
+    attempt = attempts.attempt_locked(provider, pk=attempt.pk)
+    if attempts.attempt_closed_unstarted(provider, attempt) is None:
         return
-    attempt.status = AttemptStatus.CLOSED
-    attempt.save(update_fields=["status", "updated_at"])
     order_event_write(
         order=order,
         kind=OrderEventKind.ATTEMPT,

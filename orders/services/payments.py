@@ -24,8 +24,7 @@ from orders.services.lifecycle import (
 )
 from orders.services.orders import order_timeout
 from orders.services.payment_results import _attempt_close, payment_apply
-from payments import registry
-from payments.models import AttemptStatus
+from payments import attempts, registry
 from payments.providers.base import (
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
@@ -100,8 +99,7 @@ def payment_start(
             expires_at=locked.created_at + timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS),
             metadata={"order_bid": locked.order_bid},
         )
-        attempt = provider.build_attempt(request)
-        attempt.save()
+        attempt, _ = attempts.attempt_create(provider, request)
         changes = {"payment_channel": channel}
         if locked.status == S.INIT:
             order_set_status(
@@ -131,15 +129,12 @@ def payment_start(
         raise
     with transaction.atomic():
         now = _lock(request.order_bid)
-        attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
-        fields = provider.apply_start(attempt, start)
+        attempt = attempts.attempt_locked(provider, attempt_bid=request.attempt_bid)
         # Cancelled or timed out while the provider was being asked: the payment now
-        # exists there, so it is closed like any other attempt of a dead order.
+        # exists there, so it is closed like any other attempt of a dead order (one
+        # closed unseen is pending again, for reconciliation to close if this fails).
         dead = now.status in (S.TIMEOUT, S.CANCELLED) and start.state != PAYMENT_SUCCEEDED
-        if dead and attempt.status == AttemptStatus.CLOSED:
-            attempt.status = AttemptStatus.PENDING  # closed unseen: reconciliation retries
-            fields = [*fields, "status"]
-        attempt.save(update_fields=fields)
+        attempts.attempt_started(provider, attempt, start, reopen=dead)
     if dead:
         try:
             _attempt_close(provider, attempt, source=channel)
@@ -172,8 +167,9 @@ def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: Provid
     """Nothing can be paid on an attempt whose creation failed: mark it failed."""
     with transaction.atomic():
         order = _lock(request.order_bid)
-        attempt = provider.attempts_for(attempt_bid=request.attempt_bid).select_for_update().get()
-        fields = provider.apply_payment_state(
+        attempt = attempts.attempt_locked(provider, attempt_bid=request.attempt_bid)
+        attempts.attempt_start_failed(
+            provider,
             attempt,
             PaymentState(
                 provider_payment_id="",
@@ -185,8 +181,6 @@ def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: Provid
                 failure_message=error.message,
             ),
         )
-        attempt.status = AttemptStatus.FAILED
-        attempt.save(update_fields=[*fields, "status"])
         order_event_write(
             order=order,
             kind=OrderEventKind.ATTEMPT,

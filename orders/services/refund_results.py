@@ -18,7 +18,7 @@ from orders.errors import AmountMismatch, AttemptNotFound, EventConflict, NotApp
 from orders.models import AttentionKind, Order, OrderEventKind, Refund, RefundStatus
 from orders.services.attention import attention_open
 from orders.services.lifecycle import S, _lock, order_event_write, order_set_status
-from payments import registry
+from payments import attempts, registry
 from payments.models import AttemptStatus
 from payments.providers.base import REFUND_FAILED, REFUND_SUCCEEDED, RefundState
 from payments_project.money import to_major, to_minor
@@ -131,9 +131,7 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     if refund.duplicate_payment:
         # Not part of the order's totals: the order was paid through another attempt.
-        if attempt is not None and attempt.status == AttemptStatus.PAID:
-            attempt.status = AttemptStatus.REFUNDED
-            attempt.save(update_fields=["status", "updated_at"])
+        attempts.attempt_refunded(provider, attempt)
         _refund_note(refund, f"of a duplicate payment ({refund.amount}) succeeded")
         return
     if order.status == S.REFUNDED:
@@ -166,9 +164,7 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
         data={"refund_bid": refund.refund_bid, "refunded_total": str(refunded)},
     )
     if refunded == order.paid_price:
-        if attempt is not None and attempt.status == AttemptStatus.PAID:
-            attempt.status = AttemptStatus.REFUNDED
-            attempt.save(update_fields=["status", "updated_at"])
+        attempts.attempt_refunded(provider, attempt)
         order_set_status(order=order, to=S.REFUNDED, source=source, message="fully refunded")
 
 
@@ -182,9 +178,7 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     refund.failure_message = state.failure_message
     refund.settled_at = timezone.now()
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
-    if attempt is not None and attempt.status == AttemptStatus.REFUNDED:
-        attempt.status = AttemptStatus.PAID
-        attempt.save(update_fields=["status", "updated_at"])
+    attempts.attempt_refund_reversed(provider, attempt)
     restored = ""
     if not refund.duplicate_payment:
         order.refunded_price = max(order.refunded_price - refund.amount, Decimal("0.00"))
