@@ -16,7 +16,7 @@ from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
 from orders.selectors import order_refundable_amount
 from payments import registry
-from payments_project.money import CURRENCY_EXPONENTS
+from payments_project.money import CURRENCY_EXPONENTS, display
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
 
@@ -209,7 +209,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DecimalField(**MONEY))
     def get_refundable_amount(self, order: Order) -> str:
-        return str(order_refundable_amount(order).quantize(Decimal("0.01")))
+        return display(order_refundable_amount(order))
 
 
 class OrderCreateSerializer(JsonTypes, serializers.Serializer):

@@ -377,7 +377,7 @@ def _store_and_apply(
 
 def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
     """Refuse an event from another app or another mode than this service's."""
-    expected_mode = getattr(provider, "livemode", None)
+    expected_mode = provider.livemode
     if expected_mode is not None and event.livemode is not None and event.livemode != expected_mode:
         raise WebhookRejected(
             f"A {'live' if event.livemode else 'test'} event reached a "
@@ -386,7 +386,7 @@ def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
             code="webhook_livemode_mismatch",
             signature=SignatureStatus.VALID,
         )
-    expected_app = getattr(provider, "app_id", "") or ""
+    expected_app = provider.app_id
     app_id = event.payment.app_id if event.payment else ""
     if expected_app and app_id and app_id != expected_app:
         raise WebhookRejected(

@@ -109,3 +109,12 @@ def parse_major(text: str, currency: str) -> Decimal:
         raise InvalidAmount(f"{text!r} is not a decimal amount.", amount=str(text)) from exc
     to_minor(value, currency)
     return value.quantize(Decimal(1).scaleb(-exponent(currency)))
+
+
+# The legacy price columns' places: what every stored and displayed major amount has.
+STORED_PLACES = Decimal("0.01")
+
+
+def display(amount: Decimal) -> str:
+    """A stored major amount as the API and pages show it: "19.90", never "19.9"."""
+    return str(Decimal(amount).quantize(STORED_PLACES))

@@ -315,7 +315,7 @@ class RowsDelegated:
 
 # What the registry's system check looks for on a provider class.
 PROVIDER_ATTRIBUTES = (
-    "channel", "methods", "default_method", "currencies", "attempt_model",
+    "channel", "methods", "default_method", "currencies", "attempt_model", "livemode", "app_id",
     "build_attempt", "apply_start", "apply_payment_state", "attempts_for", "client_data",
     "start_payment", "parse_webhook", "event_from_payload", "refund", "fetch_payment",
     "fetch_refund", "find_refund", "close_payment",

@@ -56,6 +56,8 @@ class SandboxProvider:
     default_method: ClassVar[str] = "confirm_page"
     currencies: ClassVar[frozenset[str] | None] = None
     attempt_model: ClassVar[type] = SandboxAttempt
+    livemode: bool | None = None  # takes every event it signs itself
+    app_id: str = ""
 
     # ---- attempt rows ----
 

@@ -61,6 +61,8 @@ class PingxxProvider(RowsDelegated):
     """Ping++ charges (QR, PC and WeChat in-app methods), refunds and webhooks."""
 
     channel: ClassVar[str] = CHANNEL
+    livemode: bool | None = None  # set from the secret key
+    app_id: str = ""
     methods: ClassVar[tuple[str, ...]] = (
         "alipay_qr",
         "wx_pub_qr",

@@ -80,6 +80,7 @@ class StripeProvider(RowsDelegated):
     max_network_retries: ClassVar[int] = 2
 
     app_id: str = ""
+    livemode: bool | None = None  # set from the secret key
 
     def __init__(self) -> None:
         self._secret_key: str = settings.STRIPE_SECRET_KEY
