@@ -213,23 +213,14 @@ def closed_before_creation(attempt: Any) -> PaymentState:
 
 
 @runtime_checkable
-class PaymentProvider(Protocol):
-    """A payment channel: the provider's API, and the mapping onto its attempt rows.
-
-    The attempt methods only read and set fields of the channel's attempt model
-    (``PingxxOrder``, ``StripeOrder``...); the services save them, in their own
-    transactions. Attempt rows expose ``attempt_bid``, ``order_bid``,
+class AttemptRows(Protocol):
+    """The row mapping: a channel's answers onto its attempt model (``PingxxOrder``,
+    ``StripeOrder``...). It only reads and sets fields; ``payments.attempts`` saves them,
+    in the services' transactions. Attempt rows expose ``attempt_bid``, ``order_bid``,
     ``provider_payment_id``, ``amount`` (minor units), ``currency_code`` and ``status``
-    (``payments.models.AttemptStatus``).
-    """
+    (``payments.models.AttemptStatus``)."""
 
-    channel: ClassVar[str]
-    methods: ClassVar[tuple[str, ...]]
-    default_method: ClassVar[str]
-    currencies: ClassVar[frozenset[str] | None]  # None: any currency of payments_project.money
     attempt_model: ClassVar[type]
-
-    # ---- attempt rows ----
 
     def build_attempt(self, request: PaymentRequest) -> Any:
         """A new, unsaved, pending attempt row for ``request``."""
@@ -240,7 +231,7 @@ class PaymentProvider(Protocol):
     def apply_payment_state(self, attempt: Any, state: PaymentState) -> list[str]:
         """Record the provider's view of the payment (ids, raw object, failure, times).
 
-        Does not set ``status``: the services do, with the order, under its lock.
+        Does not set ``status``: ``payments.attempts`` does, under the order's lock.
         """
 
     def attempts_for(self, *, attempt_bid: str = "", provider_payment_id: str = "") -> Any:
@@ -249,7 +240,19 @@ class PaymentProvider(Protocol):
     def client_data(self, attempt: Any) -> Mapping[str, Any]:
         """What the client needs to pay a pending attempt again (QR URL, client secret)."""
 
-    # ---- the provider's API ----
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """The SDK adapter: the provider's API, answered in this module's values."""
+
+    channel: ClassVar[str]
+    methods: ClassVar[tuple[str, ...]]
+    default_method: ClassVar[str]
+    currencies: ClassVar[frozenset[str] | None]  # None: any currency of payments_project.money
+    # The mode and app this configuration takes events for; the inbox refuses an event
+    # of another. None / "": the channel has no such notion.
+    livemode: bool | None
+    app_id: str
 
     def start_payment(self, request: PaymentRequest) -> PaymentStart:
         """Create the payment at the provider; idempotent per ``attempt_bid``."""
@@ -287,6 +290,12 @@ class PaymentProvider(Protocol):
         payment already closed, cancelled or expired answers PAYMENT_CLOSED; an attempt
         with no payment at the provider yet answers it without any call.
         """
+
+
+@runtime_checkable
+class PaymentProvider(PaymentGateway, AttemptRows, Protocol):
+    """A payment channel, as the registry builds it: its gateway and its row mapping
+    (a provider built from the two parts mixes in ``RowsDelegated``)."""
 
 
 class RowsDelegated:
