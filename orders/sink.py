@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders import services
 from orders.models import Order, OrderEventKind
+from orders.services import lifecycle, payment_results, refund_results
 from payments.providers.base import PaymentState, RefundState
 from payments.sink import Reported
 
 
 class OrderPaymentSink:
     def payment_reported(self, *, channel: str, state: PaymentState, source: str) -> Reported:
-        order = services.payment_apply(channel=channel, state=state, source=source)
+        order = payment_results.payment_apply(channel=channel, state=state, source=source)
         return Reported(order.order_bid, f"payment {state.state}; order {order.status_name}")
 
     def refund_reported(self, *, channel: str, state: RefundState, source: str) -> Reported | None:
-        refund = services.refund_apply(channel=channel, state=state, source=source)
+        refund = refund_results.refund_apply(channel=channel, state=state, source=source)
         if refund is None:
             return None
         return Reported(refund.order.order_bid, getattr(refund, "outcome", ""))
@@ -28,7 +28,7 @@ class OrderPaymentSink:
         order = Order.objects.filter(order_bid=order_bid).first()
         if order is None:
             return
-        services.order_event_write(
+        lifecycle.order_event_write(
             order=order,
             kind=OrderEventKind.NOTE,
             message=message,

@@ -398,12 +398,19 @@ def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
 
 
 def stored_event(row: WebhookEvent) -> ProviderEvent:
-    """A stored event, parsed again: verified again from its kept signature, or (one
-    verified elsewhere, by dj-stripe, and stored without it) read from its payload."""
+    """A stored event, parsed again: verified again from its kept signature, or, for a
+    channel verified upstream (Stripe, by dj-stripe), read from its stored payload. A
+    row of a signing channel stored without its signature is refused, never trusted."""
     provider = registry.get_provider_any(row.channel)
-    if row.headers:
+    if provider.signature_kept:
         return provider.parse_webhook(row.body.encode(), row.headers)
-    return provider.event_from_payload(json.loads(row.body))
+    try:
+        payload = json.loads(row.body)
+    except ValueError:
+        raise WebhookPayloadInvalid(
+            f"Stored event {row.event_id} is not JSON.", channel=row.channel, signature="valid"
+        ) from None
+    return provider.event_from_payload(payload)
 
 
 def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:

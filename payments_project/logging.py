@@ -173,6 +173,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropSignatureFailureTraceback(logging.Filter):
+    """dj-stripe logs every Stripe signature that does not verify as an ERROR with a
+    traceback; anyone can send those. The service records each refusal itself, bounded
+    (the webhook inbox) with one warning line, so this record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Failed to verify header"
+
+
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {
         key: value
@@ -271,7 +280,10 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact_secrets": {"()": f"{__name__}.RedactSecrets"}},
+        "filters": {
+            "redact_secrets": {"()": f"{__name__}.RedactSecrets"},
+            "drop_signature_failure_traceback": {"()": f"{__name__}.DropSignatureFailureTraceback"},
+        },
         "formatters": {"default": {"()": formatter_class(log_format)}},
         "handlers": {
             "console": {
@@ -282,7 +294,10 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django": {"handlers": [], "level": level, "propagate": True}},
+        "loggers": {
+            "django": {"handlers": [], "level": level, "propagate": True},
+            "djstripe.models.base": {"filters": ["drop_signature_failure_traceback"]},
+        },
     }
 
 

@@ -253,6 +253,10 @@ class PaymentGateway(Protocol):
     # of another. None / "": the channel has no such notion.
     livemode: bool | None
     app_id: str
+    # True: a delivery is verified by this provider's parse_webhook, and stored with the
+    # header that signs it. False: verified upstream (dj-stripe) and stored without it,
+    # so a stored event is read back with event_from_payload.
+    signature_kept: bool
 
     def start_payment(self, request: PaymentRequest) -> PaymentStart:
         """Create the payment at the provider; idempotent per ``attempt_bid``."""
@@ -324,7 +328,8 @@ class RowsDelegated:
 
 # What the registry's system check looks for on a provider class.
 PROVIDER_ATTRIBUTES = (
-    "channel", "methods", "default_method", "currencies", "attempt_model", "livemode", "app_id",
+    "channel", "methods", "default_method", "currencies", "attempt_model", "livemode",
+    "app_id", "signature_kept",
     "build_attempt", "apply_start", "apply_payment_state", "attempts_for", "client_data",
     "start_payment", "parse_webhook", "event_from_payload", "refund", "fetch_payment",
     "fetch_refund", "find_refund", "close_payment",

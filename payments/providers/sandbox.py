@@ -57,6 +57,7 @@ class SandboxProvider:
     currencies: ClassVar[frozenset[str] | None] = None
     attempt_model: ClassVar[type] = SandboxAttempt
     livemode: bool | None = None  # takes every event it signs itself
+    signature_kept: bool = True
     app_id: str = ""
 
     # ---- attempt rows ----

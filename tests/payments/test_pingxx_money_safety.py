@@ -176,3 +176,29 @@ def test_three_decimal_currencies_are_refused_not_rounded(pingxx_channel):
     product = ProductFactory(price=Decimal("1.25"), currency="kwd")
     with pytest.raises(UnsupportedCurrency):
         services.order_create(user_bid="buyer", product_bid=product.product_bid)
+
+
+@pytest.mark.django_db
+def test_a_stored_signed_channel_event_without_its_signature_is_never_trusted(settings):
+    """Only a channel verified upstream (Stripe, by dj-stripe) is read back from its
+    stored payload; a sandbox or Ping++ row without its signature header is refused."""
+    import json as json_module
+
+    from payments.models import InboxStatus, WebhookEvent
+    from payments.providers.base import WebhookSignatureInvalid
+    from payments.services import stored_event
+
+    settings.DEBUG = True
+    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
+    row = WebhookEvent.objects.create(
+        channel="sandbox",
+        event_id="evt_unsigned",
+        signature_status="valid",
+        status=InboxStatus.RECEIVED,
+        headers={},
+        body=json_module.dumps(
+            {"id": "evt_unsigned", "type": "payment.succeeded", "data": {"object": {}}}
+        ),
+    )
+    with pytest.raises(WebhookSignatureInvalid):
+        stored_event(row)

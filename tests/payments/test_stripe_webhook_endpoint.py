@@ -137,3 +137,38 @@ def test_a_request_naming_its_own_signing_secret_is_refused(client, stripe_secre
     )  # fmt: skip
     assert response.status_code == 400
     assert response.json()["code"] == "webhook_signature_invalid"
+
+
+@pytest.mark.django_db
+def test_a_forged_stripe_delivery_logs_one_warning_not_a_traceback(client, stripe_secret):
+    """dj-stripe's check logs every failure as an ERROR with a traceback, which anyone
+    could flood; the service's own bounded record (one warning) is what remains."""
+    import logging
+
+    from payments_project.logging import logging_config
+
+    call_command("stripe_webhook_endpoint")
+    logging.config.dictConfig(logging_config(log_format="text", level="INFO"))
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    keep = Keep()
+    root = logging.getLogger()
+    root.addHandler(keep)
+    try:
+        response = client.post(
+            "/webhooks/stripe/",
+            b'{"id": "evt_forged"}',
+            content_type="application/json",
+            headers={"stripe-signature": "t=1700000000,v1=" + "0" * 64},
+        )
+    finally:
+        root.removeHandler(keep)
+    assert response.status_code == 401
+    assert not [r for r in seen if r.getMessage() == "Failed to verify header"]
+    assert [r.levelname for r in seen if r.getMessage().startswith("webhook rejected")] == [
+        "WARNING"
+    ]

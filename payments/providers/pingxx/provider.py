@@ -62,6 +62,7 @@ class PingxxProvider(RowsDelegated):
 
     channel: ClassVar[str] = CHANNEL
     livemode: bool | None = None  # set from the secret key
+    signature_kept: bool = True
     app_id: str = ""
     methods: ClassVar[tuple[str, ...]] = (
         "alipay_qr",
