@@ -242,3 +242,38 @@ SPECTACULAR_SETTINGS = {
         "payments_project.openapi.add_links",
     ],
 }
+
+# ---- Background work (Celery) ----
+
+CELERY_BROKER_URL = ENV["CELERY_BROKER_URL"] or "memory://"
+# No broker configured: every task runs in the calling process (after commit, since
+# callers enqueue with transaction.on_commit), and nothing needs a worker.
+CELERY_TASK_ALWAYS_EAGER = not ENV["CELERY_BROKER_URL"]
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it to be delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+RECONCILE_INTERVAL_SECONDS = ENV["RECONCILE_INTERVAL_SECONDS"]
+EXPIRE_INTERVAL_SECONDS = ENV["EXPIRE_INTERVAL_SECONDS"]
+WEBHOOK_PRUNE_DAYS = ENV["WEBHOOK_PRUNE_DAYS"]
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-payments": {
+        "task": "orders.reconcile_payments",
+        "schedule": RECONCILE_INTERVAL_SECONDS,
+        # A run that outlives its interval is not queued twice.
+        "options": {"expires": RECONCILE_INTERVAL_SECONDS},
+    },
+    "expire-orders": {
+        "task": "orders.expire_orders",
+        "schedule": EXPIRE_INTERVAL_SECONDS,
+        "options": {"expires": EXPIRE_INTERVAL_SECONDS},
+    },
+    "prune-webhook-events": {
+        "task": "payments.prune_webhook_events",
+        "schedule": 86400,
+        "options": {"expires": 3600},
+    },
+}
