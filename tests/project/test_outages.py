@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 
 from orders.models import OrderStatus, Refund, RefundStatus
 from tests.factories import ProductFactory, StaffFactory, UserFactory
+from tests.redis_server import require_redis
 from tests.sandbox import paid_through_sandbox
 from tests.threads import run_together
 
@@ -212,22 +213,9 @@ def test_database_outage_answers_json_503_everywhere_and_recovers(
 # ---- Redis, the shared cache ----
 
 
-def redis_reachable() -> bool:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture
 def _redis():
-    if not redis_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is not reachable, and CI must provide it")
-        pytest.skip(f"needs Redis at {REDIS_URL}")
+    return require_redis(REDIS_URL)
 
 
 def test_cache_outage_answers_json_503(db, settings):
@@ -295,11 +283,8 @@ def allowed_in_two_processes(cache_url: str) -> list[int]:
 
 
 def test_two_processes_share_one_throttling_limit_through_redis(_redis):
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
     assert allowed_in_two_processes(REDIS_URL) == [6, 0]
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    _redis.flushdb()
     # Local memory, the embedded default, is per process: each allows the whole limit.
     assert allowed_in_two_processes("locmemcache://") == [6, 6]
 

@@ -23,6 +23,7 @@ from payments.tasks import prune_webhook_events
 from payments_project import config
 from payments_project.celery import app
 from tests.factories import ProductFactory, WebhookEventFactory
+from tests.redis_server import require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
@@ -71,26 +72,10 @@ def test_the_tasks_do_the_commands_work(sandbox_channel):
     assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
-def redis_reachable() -> bool:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_BROKER, socket_connect_timeout=2).ping()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture
 def worker():
     """A real Celery worker on Redis, on the test database, started for the test."""
-    if not redis_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_BROKER} is not reachable, and CI must provide it")
-        pytest.skip(f"needs Redis at {REDIS_BROKER}")
-    import redis
-
-    redis.Redis.from_url(REDIS_BROKER).flushdb()
+    require_redis(REDIS_BROKER)
     db = connection.settings_dict
     env = {
         **os.environ,
