@@ -136,18 +136,6 @@ def _reject(
         "processed_at": now,
         "last_seen_at": now,
     }
-    if key["digest"] and _rejections_over_budget(key, now):
-        # A flood of different bodies (forgeries, a scanner): past the hour's budget of
-        # detailed rows, each is only counted, on one row per hour, refusal and verdict.
-        key["digest"] = f"overflow:{now:%Y-%m-%dT%H}"
-        fields.update(
-            headers={},
-            body="",
-            last_error=(
-                f"{error.code}: more than WEBHOOK_REJECTED_ROWS_PER_HOUR refused deliveries "
-                "this hour; counted here without their bodies"
-            ),
-        )
     row, created = _rejection_counted(key=key, fields=fields, now=now)
     logger.warning(
         "webhook rejected: %s",
@@ -164,10 +152,10 @@ def _reject(
 
 
 def _rejections_over_budget(key: dict, now: datetime) -> bool:
-    """Whether this hour's detailed rows of refused deliveries on the channel are all
-    spent (a body already recorded is still counted on its own row)."""
-    if WebhookEvent.objects.filter(**key).exists():
-        return False
+    """Whether a new body may no longer get a detailed row: this hour's detailed rows of
+    refused deliveries on the channel are all spent."""
+    if not key["digest"] or key["digest"].startswith("overflow:"):
+        return False  # unread bodies and the overflow row are counted anyway
     budget = settings.WEBHOOK_REJECTED_ROWS_PER_HOUR
     recent = WebhookEvent.objects.filter(
         status=InboxStatus.REJECTED,
@@ -179,10 +167,26 @@ def _rejections_over_budget(key: dict, now: datetime) -> bool:
 
 def _rejection_counted(*, key: dict, fields: dict, now: datetime) -> tuple[WebhookEvent, bool]:
     """The rejection's row, created, or counted once more if it exists; when concurrent
-    deliveries race to create it, the unique index on ``key`` picks one row."""
+    deliveries race to create it, the unique index on ``key`` picks one row.
+
+    A body already recorded is counted on its own row. A new one, in a flood of
+    different bodies (forgeries, a scanner) past the hour's budget of detailed rows, is
+    only counted, on one row per hour, refusal and verdict, without its headers or body.
+    """
     tries = 3
     for attempt in range(tries):
         row = WebhookEvent.objects.filter(**key).first()
+        if row is None and _rejections_over_budget(key, now):
+            key = {**key, "digest": f"overflow:{now:%Y-%m-%dT%H}"}
+            fields = {
+                **fields,
+                "headers": {},
+                "body": "",
+                "last_error": f"{key['rejection_code']}: more than "
+                "WEBHOOK_REJECTED_ROWS_PER_HOUR refused deliveries this hour; counted "
+                "here without their bodies",
+            }
+            row = WebhookEvent.objects.filter(**key).first()
         if row is None:
             try:
                 with transaction.atomic():

@@ -22,6 +22,7 @@ from orders.errors import RefundExceedsRefundable
 from orders.models import Order, RefundApproval
 from orders.selectors import order_refundable_amount
 from orders.services import staff
+from orders.services.refunds import refund_needs_approval
 from payments_project.admin_utils import admin_change_url, money
 from payments_project.errors import ServiceError
 
@@ -163,7 +164,7 @@ class SupportConsoleMixin:
             confirm=confirm,
             refundable=money(refundable, order.currency),
             amount=money(amount, order.currency) if amount is not None else "",
-            needs_approval=confirm and staff.needs_approval(order, amount),
+            needs_approval=confirm and refund_needs_approval(order, amount),
             threshold=staff.approval_threshold_display(order),
         )
 

@@ -24,7 +24,6 @@ event sink call as ``services.<name>``. A test that patches a name patches it in
 module that looks it up (``orders.services.payment_results._order_paid``), not here.
 """
 
-from orders.selectors import order_refundable_amount
 from orders.services.attention import attention_open
 from orders.services.lifecycle import (
     PAYABLE,
@@ -63,10 +62,6 @@ from orders.services.refunds import (
     staff_refund_total,
 )
 
-# The refundable amount is read from its one selector; the old name is kept for its
-# callers in tests/payments.
-order_refundable_now = order_refundable_amount
-
 __all__ = [
     "CLAIM_LEASE",
     "PAYABLE",
@@ -85,7 +80,6 @@ __all__ = [
     "order_cancel",
     "order_create",
     "order_event_write",
-    "order_refundable_now",
     "order_set_status",
     "order_timeout",
     "orders_expire",

@@ -120,16 +120,7 @@ def refund_request(
         locked = _lock(order)
         if approval is not None:
             approval = refund_approval_decide(
-                approval=approval, actor=approved_by, status=ApprovalStatus.APPROVED
-            )
-            order_event_write(
-                order=locked,
-                kind=OrderEventKind.REFUND,
-                message=f"refund of {approval.amount} {approval.currency.upper()} approved "
-                f"(approval {approval.pk})",
-                source=source,
-                actor=approved_by,
-                data={"approval": approval.pk},
+                approval=approval, actor=approved_by, status=ApprovalStatus.APPROVED, source=source
             )
         if locked.status != S.PAID:
             raise OrderNotRefundable(
@@ -177,11 +168,26 @@ def refund_request(
     return refund
 
 
+# How each decision reads in the order's history.
+DECIDED = {
+    ApprovalStatus.APPROVED: "approved",
+    ApprovalStatus.REJECTED: "rejected",
+    ApprovalStatus.FAILED: "approved but refused",
+}
+
+
 def refund_approval_decide(
-    *, approval: RefundApproval, actor: Any, status: str, note: str = ""
+    *,
+    approval: RefundApproval,
+    actor: Any,
+    status: str,
+    source: str,
+    note: str = "",
+    detail: str = "",
 ) -> RefundApproval:
-    """Decide an awaiting approval: the order's lock, then the approval's; refuses one
-    already decided. Part of the caller's transaction."""
+    """Decide an awaiting approval and write the decision in the order's history
+    (``detail`` after it): the order's lock, then the approval's; refuses one already
+    decided. Part of the caller's transaction."""
     _lock(approval.order.order_bid)
     locked = RefundApproval.objects.select_for_update().get(pk=approval.pk)
     if locked.status != ApprovalStatus.AWAITING:
@@ -194,6 +200,15 @@ def refund_approval_decide(
     locked.decided_at = timezone.now()
     locked.note = note
     locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    order_event_write(
+        order=locked.order,
+        kind=OrderEventKind.REFUND,
+        message=f"refund of {locked.amount} {locked.currency.upper()} {DECIDED[status]} "
+        f"(approval {locked.pk})" + (f": {detail}" if detail else ""),
+        source=source,
+        actor=actor,
+        data={"approval": locked.pk},
+    )
     return locked
 
 

@@ -39,7 +39,6 @@ from orders.services.reconcile import attention_subject_settle
 from orders.services.refunds import (
     approval_threshold,
     refund_approval_decide,
-    refund_needs_approval,
     refund_request,
     refund_submit,
 )
@@ -53,11 +52,6 @@ MARK_PAID_FROM = (S.INIT, S.UNPAID, S.TIMEOUT)
 
 def staff_source(actor: Any) -> str:
     return f"admin:{getattr(actor, 'username', '') or 'unknown'}"
-
-
-def needs_approval(order: Order, amount: Decimal) -> bool:
-    """Whether a staff refund of ``amount`` on ``order`` would wait for approval."""
-    return refund_needs_approval(order, amount)
 
 
 def approval_threshold_display(order: Order) -> str:
@@ -99,20 +93,13 @@ def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
         )
     except (OrderNotRefundable, RefundExceedsRefundable) as exc:
         with transaction.atomic():
-            decided = refund_approval_decide(
+            refund_approval_decide(
                 approval=approval,
                 actor=actor,
                 status=ApprovalStatus.FAILED,
-                note=f"{exc.code}: {exc.message}",
-            )
-            order_event_write(
-                order=decided.order,
-                kind=OrderEventKind.REFUND,
-                message=f"refund of {decided.amount} {decided.currency.upper()} approved but "
-                f"refused (approval {decided.pk}): {exc.message}",
                 source=staff_source(actor),
-                actor=actor,
-                data={"approval": decided.pk},
+                note=f"{exc.code}: {exc.message}",
+                detail=exc.message,
             )
         raise
 
@@ -120,19 +107,14 @@ def refund_approve(*, approval: RefundApproval, actor: Any) -> Refund:
 @transaction.atomic
 def refund_reject(*, approval: RefundApproval, actor: Any, note: str = "") -> RefundApproval:
     """Reject (or, for the requester, withdraw) a refund awaiting approval."""
-    approval = refund_approval_decide(
-        approval=approval, actor=actor, status=ApprovalStatus.REJECTED, note=note
-    )
-    order_event_write(
-        order=approval.order,
-        kind=OrderEventKind.REFUND,
-        message=f"refund of {approval.amount} {approval.currency.upper()} rejected "
-        f"(approval {approval.pk}){': ' + note if note else ''}",
-        source=staff_source(actor),
+    return refund_approval_decide(
+        approval=approval,
         actor=actor,
-        data={"approval": approval.pk},
+        status=ApprovalStatus.REJECTED,
+        source=staff_source(actor),
+        note=note,
+        detail=note,
     )
-    return approval
 
 
 def _note(order: Order, actor: Any, message: str, **data: Any) -> None:

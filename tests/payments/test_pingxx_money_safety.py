@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from orders import services
+from orders import selectors, services
 from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
 from payments.models import AttemptStatus, InboxStatus, PingxxOrder, WebhookEvent
 from payments.providers.base import ProviderBadResponse, ProviderUnavailable
@@ -52,7 +52,7 @@ def test_an_unreadable_refund_answer_leaves_the_refund_pending_not_failed(
         services.refund_request(order=order, amount=Decimal("5.00"), reason="r")
     refund = Refund.objects.get(order=order)
     assert refund.status == RefundStatus.PENDING
-    assert services.order_refundable_now(order) == Decimal("14.90")  # still counted
+    assert selectors.order_refundable_amount(order) == Decimal("14.90")  # still counted
 
     make_old(refund)
     report = services.payments_reconcile(older_than_seconds=60)
@@ -147,7 +147,7 @@ def test_a_failed_refund_made_at_the_provider_changes_nothing(
     event = pingxx_double.event("refund.succeeded", made)  # the event names the status
     assert deliver(client, pingxx_double, event).status_code == 200
     assert not Refund.objects.filter(order=order).exists()
-    assert services.order_refundable_now(order) == Decimal("19.90")
+    assert selectors.order_refundable_amount(order) == Decimal("19.90")
 
 
 def test_an_order_with_attempts_keeps_its_price_when_the_product_is_repriced(
