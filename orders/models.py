@@ -96,6 +96,8 @@ class Order(models.Model):
             LegacyIndex(fields=["payment_channel"], name="ix_order_orders_payment_channel"),
             LegacyIndex(fields=["created_at"], name="ix_order_orders_created_at"),
             LegacyIndex(fields=["status", "created_at"], name="ix_order_orders_status_created_at"),
+            # The admin's list filtered by status, newest first, and its capped count.
+            LegacyIndex(fields=["status", "id"], name="ix_order_orders_status_id"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order_bid"], name="uq_order_orders_order_bid"),

@@ -22,7 +22,7 @@ from orders.models import Order, OrderStatus
 from payments import registry
 from payments.models import SandboxAttempt
 from payments.providers.base import ProviderRequestRefused
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from payments_project.errors import ServiceError
 
 PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
@@ -188,7 +188,7 @@ def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
             )
         except ProviderRequestRefused:  # closed meanwhile (the order was cancelled)
             return redirect("sandbox-pay", attempt_bid=attempt_bid)
-        webhook_receive(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
+        webhook_deliver(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
         return redirect("sandbox-pay", attempt_bid=attempt_bid)
     attempt.refresh_from_db()
     if order is not None:

@@ -6,8 +6,5 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from payments import (
-            checks,  # noqa: F401  (registers its system checks)
-            stripe_webhooks,  # noqa: F401  (connects dj-stripe receivers)
-        )
+        from payments import checks  # noqa: F401  (registers its system checks)
         from payments_project import checks as settings_checks  # noqa: F401  (and the kernel's)

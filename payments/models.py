@@ -91,6 +91,11 @@ class PingxxOrder(models.Model):
             LegacyIndex(fields=["refund_id"], name="ix_order_pingxx_orders_refund_id"),
             LegacyIndex(fields=["product_bid"], name="ix_order_pingxx_orders_shifu_bid"),
             LegacyIndex(fields=["user_bid"], name="ix_order_pingxx_orders_user_bid"),
+            # Reconciliation's candidates: pending (and lately failed) attempts, least
+            # recently checked first.
+            LegacyIndex(
+                fields=["status", "updated_at"], name="ix_order_pingxx_orders_status_updated_at"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,16 +1,19 @@
 """The webhook inbox: every delivery is stored first, then applied in one transaction.
 
-A delivery is answered 2xx only once it is safely stored and applied (or known to need
-nothing). Deliveries repeat, arrive out of order and are sometimes forged:
+A verified delivery is stored and answered 2xx in its request; applying it is a task
+(``payments.apply_webhook_event``) that a worker runs once the request's transaction
+commits, retrying with back-off what cannot be applied yet. Without a broker (the
+embedded default) it is applied in the request instead, and the answer says what
+applying did, so that the provider's own retries stand in for the missing worker.
+Deliveries repeat, arrive out of order and are sometimes forged:
 
 - a forged or malformed delivery is stored as rejected (without an event id, so it can
   never take the place of the genuine event) and answered 4xx; only its size, digest and
   first 2 KiB are kept, and its repeats count on one row, so forgeries cannot fill the
   database; a body over ``WEBHOOK_MAX_BODY_BYTES`` is refused (413) without being read;
-- a repeated event id is acknowledged and changes nothing;
+- a repeated event id is acknowledged from one indexed look-up and changes nothing;
 - an event that cannot be applied yet (unknown charge, a refund before its payment) is
-  kept as failed and answered 5xx, so the provider retries; reconciliation and the
-  admin can apply it later;
+  kept as failed and retried; the admin can apply it again;
 - an amount, currency, app or mode other than expected is refused and recorded.
 """
 
@@ -45,7 +48,6 @@ from payments.providers.base import (
     ProviderEvent,
     WebhookPayloadInvalid,
     WebhookRejected,
-    WebhookSignatureInvalid,
 )
 from payments.sink import sink
 from payments_project.errors import InvalidInput
@@ -60,6 +62,8 @@ KEPT_HEADERS = frozenset(
 # of names and values: a forgery may carry many "signature" headers).
 REJECTED_BODY_KEPT = 2 * 1024
 REJECTED_HEADERS_KEPT = 4 * 1024
+# What is still to be applied: received, or failed and to be retried.
+REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
 # The largest size a row records (a declared Content-Length can say anything).
 MAX_RECORDED_BYTES = 2**31 - 1
 
@@ -70,6 +74,8 @@ class WebhookOutcome:
     code: str
     message: str
     event: WebhookEvent | None = None
+    # Stored, still to be applied: the caller has it applied (payments.tasks).
+    pending: bool = False
 
 
 def _headers_to_keep(headers: Mapping[str, str], channel_header: str = "") -> dict[str, str]:
@@ -240,7 +246,8 @@ def webhook_receive(
     headers: Mapping[str, str],
     remote_addr: str | None = None,
 ) -> WebhookOutcome:
-    """Verify, store, then apply one delivery; the outcome says what to answer."""
+    """Verify and store one delivery. The outcome says what to answer, or, ``pending``,
+    that the stored event is still to be applied (``payments.tasks.webhook_dispatch``)."""
     provider = registry.get_provider_any(channel)
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         return webhook_refuse_too_large(
@@ -253,42 +260,30 @@ def webhook_receive(
         return _reject(
             channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=exc
         )
-
-    return _store_and_apply(
+    # A channel verified from its kept signature keeps the body as it came; another
+    # keeps the event as parsed (without what must never be stored).
+    kept = (
+        body.decode("utf-8", errors="replace")
+        if provider.signature_kept
+        else json.dumps(event.raw, sort_keys=True)
+    )
+    return _store(
         channel=channel,
         event=event,
-        body=body.decode("utf-8", errors="replace"),
+        body=kept,
         body_bytes=len(body),
         headers=_headers_to_keep(headers),
         remote_addr=remote_addr,
     )
 
 
-def webhook_screen(
-    *, channel: str, body: bytes, headers: Mapping[str, str], remote_addr: str | None = None
-) -> WebhookOutcome | None:
-    """Check a delivery's signature before another library processes it (dj-stripe
-    stores every delivery whole before it verifies). A delivery that is not signed by
-    the provider is refused and recorded here, bounded like every refusal; None lets
-    a signed one through."""
-    try:
-        registry.get_provider_any(channel).parse_webhook(body, headers)
-    except WebhookSignatureInvalid as exc:
-        return _reject(
-            channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=exc
-        )
-    except WebhookRejected:
-        return None  # signed, but refused for another reason: the receiver records it
-    return None
-
-
 def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> WebhookOutcome:
-    """Store and apply an event whose delivery was verified elsewhere (dj-stripe)."""
+    """Store and apply, here, an event whose delivery was verified elsewhere."""
     try:
         _check_event_matches_configuration(registry.get_provider_any(channel), event)
     except WebhookRejected as exc:
         return verified_event_rejected(channel=channel, body=body, error=exc)
-    return _store_and_apply(
+    outcome = _store(
         channel=channel,
         event=event,
         body=body,
@@ -296,6 +291,7 @@ def verified_event_receive(*, channel: str, event: ProviderEvent, body: str) -> 
         headers={},
         remote_addr=None,
     )
+    return inbox_apply(row=outcome.event, event=event) if outcome.pending else outcome
 
 
 def verified_event_rejected(*, channel: str, body: str, error: WebhookRejected) -> WebhookOutcome:
@@ -303,80 +299,64 @@ def verified_event_rejected(*, channel: str, body: str, error: WebhookRejected) 
     return _reject(channel=channel, body=body.encode(), headers={}, remote_addr=None, error=error)
 
 
-def verified_event_failed(
-    *, channel: str, event: ProviderEvent, body: str, error: str
-) -> WebhookEvent:
-    """Keep a verified event whose application failed, for a retry or reconciliation.
-
-    For deliveries whose own transaction was rolled back (dj-stripe's): the row is
-    written afresh, or the existing one marked failed.
-    """
-    subject = event.payment or event.refund
-    row, created = WebhookEvent.objects.get_or_create(
-        channel=channel,
-        event_id=event.event_id,
-        defaults={
-            "event_type": event.event_type[:100],
-            "signature_status": SignatureStatus.VALID,
-            "status": InboxStatus.FAILED,
-            "livemode": event.livemode,
-            "order_bid": (getattr(subject, "order_bid", "") or "")[:36],
-            "body": body,
-            "body_bytes": len(body.encode()),
-            "payload": dict(event.raw),
-            "attempts": 1,
-            "last_error": error[:5000],
-            "processed_at": timezone.now(),
-        },
-    )
-    if not created and row.status in (InboxStatus.RECEIVED, InboxStatus.FAILED):
-        WebhookEvent.objects.filter(pk=row.pk).update(
-            status=InboxStatus.FAILED, last_error=error[:5000], processed_at=timezone.now()
-        )
-    return row
+# What a look-up of a repeated delivery reads: never the body.
+_LOOKED_UP = ("pk", "channel", "event_id", "status", "order_bid")
 
 
-def _store_and_apply(
+def _store(
     *, channel: str, event: ProviderEvent, body: str, body_bytes: int, headers: dict, remote_addr
 ) -> WebhookOutcome:
-    subject = event.payment or event.refund
-    logger.info(
-        "webhook received: %s",
-        event.event_type,
-        extra={
-            "channel": channel,
-            "event_id": event.event_id,
-            "order_bid": getattr(subject, "order_bid", "") or "",
-            "attempt_bid": getattr(subject, "attempt_bid", "") or "",
-            "refund_bid": getattr(subject, "refund_bid", "") or "",
-        },
+    """The event's inbox row, stored once per event id: a repeat is found by one
+    indexed look-up and writes nothing. Pending when the row is still to be applied."""
+    row = (
+        WebhookEvent.objects.filter(channel=channel, event_id=event.event_id)
+        .only(*_LOOKED_UP)
+        .first()
     )
-    try:
-        with transaction.atomic():
-            row = WebhookEvent.objects.create(
-                channel=channel,
-                event_id=event.event_id,
-                event_type=event.event_type[:100],
-                signature_status=SignatureStatus.VALID,
-                status=InboxStatus.RECEIVED,
-                livemode=event.livemode,
-                order_bid=(getattr(subject, "order_bid", "") or "")[:36],
-                object_id=(
-                    getattr(subject, "provider_payment_id", "")
-                    if event.kind == EVENT_PAYMENT
-                    else getattr(subject, "provider_refund_id", "")
-                )[:255],
-                headers=headers,
-                body=body,
-                body_bytes=body_bytes,
-                payload=dict(event.raw),
-                remote_addr=remote_addr,
+    if row is None:
+        subject = event.payment or event.refund
+        try:
+            with transaction.atomic():
+                row = WebhookEvent.objects.create(
+                    channel=channel,
+                    event_id=event.event_id,
+                    event_type=event.event_type[:100],
+                    signature_status=SignatureStatus.VALID,
+                    status=InboxStatus.RECEIVED,
+                    livemode=event.livemode,
+                    order_bid=(getattr(subject, "order_bid", "") or "")[:36],
+                    object_id=(
+                        getattr(subject, "provider_payment_id", "")
+                        if event.kind == EVENT_PAYMENT
+                        else getattr(subject, "provider_refund_id", "")
+                    )[:255],
+                    headers=headers,
+                    body=body,
+                    body_bytes=body_bytes,
+                    payload=dict(event.raw),
+                    remote_addr=remote_addr,
+                )
+        except IntegrityError:  # a concurrent delivery of the same event stored it first
+            row = WebhookEvent.objects.only(*_LOOKED_UP).get(
+                channel=channel, event_id=event.event_id
             )
-    except IntegrityError:
-        row = WebhookEvent.objects.get(channel=channel, event_id=event.event_id)
-        if row.status in (InboxStatus.APPLIED, InboxStatus.IGNORED, InboxStatus.REJECTED):
-            return WebhookOutcome(200, "duplicate", "Already received.", row)
-    return inbox_apply(row=row, event=event)
+        else:
+            logger.info(
+                "webhook stored: %s",
+                event.event_type,
+                extra={
+                    "channel": channel,
+                    "event_id": event.event_id,
+                    "inbox_id": row.pk,
+                    "order_bid": row.order_bid,
+                    "attempt_bid": getattr(subject, "attempt_bid", "") or "",
+                    "refund_bid": getattr(subject, "refund_bid", "") or "",
+                },
+            )
+            return WebhookOutcome(200, "received", "Stored.", row, pending=True)
+    if row.status in REAPPLICABLE:
+        return WebhookOutcome(200, "received", "Stored earlier.", row, pending=True)
+    return WebhookOutcome(200, "duplicate", "Already received.", row)
 
 
 def _check_event_matches_configuration(provider, event: ProviderEvent) -> None:
@@ -417,20 +397,26 @@ def stored_event(row: WebhookEvent) -> ProviderEvent:
     return provider.event_from_payload(payload)
 
 
+def inbox_apply_stored(pk: int) -> WebhookOutcome | None:
+    """Apply the stored event ``pk`` (the task's work); None if it is gone (pruned)."""
+    row = WebhookEvent.objects.only(*_LOOKED_UP).filter(pk=pk).first()
+    return None if row is None else inbox_apply(row=row)
+
+
 def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:
-    """Apply a stored event, once, through the payment event sink: concurrent deliveries
-    wait on the row's lock."""
+    """Apply a stored event, once, through the payment event sink: concurrent runs wait
+    on the row's lock, and one that finds it settled changes nothing."""
     channel = row.channel
-    if event is None:
-        event = stored_event(row)
     source = f"{channel}:{row.event_id}"
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update().get(pk=row.pk)
-        if row.status in (InboxStatus.APPLIED, InboxStatus.IGNORED):
-            return WebhookOutcome(200, "duplicate", "Already applied.", row)
+        if row.status not in REAPPLICABLE:
+            return WebhookOutcome(200, "duplicate", f"Already {row.status}.", row)
         row.attempts += 1
         row.processed_at = timezone.now()
         try:
+            if event is None:
+                event = stored_event(row)
             if event.kind == EVENT_PAYMENT and event.payment is not None:
                 reported = sink().payment_reported(
                     channel=channel, state=event.payment, source=source
@@ -472,6 +458,10 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.status = InboxStatus.REJECTED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (400, exc.code, exc.message)
+        except WebhookRejected as exc:  # stored, but no longer readable as verified
+            row.status = InboxStatus.REJECTED
+            row.last_error = f"{exc.code}: {exc.message}"
+            outcome = (400, exc.code, exc.message)
         except EventConflict as exc:
             # Recorded for support; the provider need not send it again.
             row.status = InboxStatus.REJECTED
@@ -496,7 +486,7 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             ]
         )
     status, code, message = outcome
-    subject = event.payment or event.refund
+    subject = (event.payment or event.refund) if event is not None else None
     logger.log(
         logging.INFO if status < 400 else logging.WARNING,
         "webhook %s: %s",
@@ -512,6 +502,23 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
         },
     )
     return WebhookOutcome(status, code, message or row.status, row)
+
+
+def webhook_events_due(
+    *, received_before: datetime, failed_before: datetime, max_attempts: int, limit: int
+) -> list[int]:
+    """Inbox rows no task is known to hold: received before ``received_before``, or
+    failed, last tried before ``failed_before`` with fewer than ``max_attempts`` tries.
+    Oldest first."""
+    received = WebhookEvent.objects.filter(
+        status=InboxStatus.RECEIVED, received_at__lt=received_before
+    )
+    failed = WebhookEvent.objects.filter(
+        status=InboxStatus.FAILED, processed_at__lt=failed_before, attempts__lt=max_attempts
+    )
+    pks = list(received.order_by("received_at").values_list("pk", flat=True)[:limit])
+    pks += failed.order_by("received_at").values_list("pk", flat=True)[: limit - len(pks)]
+    return pks
 
 
 # ---- pruning the inbox ----
@@ -563,9 +570,6 @@ def webhook_events_prune(*, before: datetime, batch_size: int = 1000) -> Counter
             extra={"before": before.isoformat(), "last_pk": last_pk},
         )
     return deleted
-
-
-REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
 
 
 def inbox_event_reapply(*, row: WebhookEvent, actor: Any) -> WebhookOutcome:

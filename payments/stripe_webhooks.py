@@ -1,11 +1,12 @@
-"""Stripe webhooks: dj-stripe receives, verifies, logs and syncs; these receivers apply.
+"""Stripe webhooks: our receiver verifies and stores; a worker applies, then syncs.
 
-dj-stripe verifies the signature (300 s tolerance), records every delivery as a
-``WebhookEventTrigger`` and syncs its own copy of the objects. The receivers below
-store each handled event in this service's inbox too (unique per event id, so a
-repeat changes nothing) and apply it through the same services as every channel.
-An event that cannot be applied yet raises, so that dj-stripe answers 5xx, keeps the
-error on its trigger (visible in the admin) and Stripe sends the event again.
+The receiver (payments.views.stripe_webhook) checks the Stripe-Signature (300 s
+tolerance, through dj-stripe's own check) and stores the event, redacted, in this
+service's inbox, like every channel's. Applying it is the task
+``payments.apply_webhook_event``; after it, ``payments.sync_stripe_event`` hands the
+event to dj-stripe, which re-fetches its objects from the Stripe API to keep its own
+copy in step. That re-fetch runs at most ``STRIPE_SYNC_RATE_LIMIT`` per worker, so that
+a burst of events does not run into Stripe's API limits, and never in a request.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.dispatch import receiver
-from djstripe.event_handlers import djstripe_receiver
-from djstripe.signals import webhook_processing_error
 
 from payments import registry
+from payments.models import WebhookEvent
 from payments.providers.base import ProviderError, WebhookRejected
+from payments.providers.stripe.events import REDACTED_FIELDS, redacted
 from payments.services import (
     WebhookOutcome,
-    verified_event_failed,
     verified_event_receive,
     verified_event_rejected,
 )
@@ -32,9 +32,8 @@ from payments.sink import sink
 from payments_project.errors import ServiceError
 
 CHANNEL = "stripe"
-# Fields of event objects never stored: a PaymentIntent's client_secret lets anyone
-# who reads it complete the payment.
-REDACTED_FIELDS = ("client_secret",)
+
+__all__ = ["HANDLED_EVENTS", "REDACTED_FIELDS", "redacted", "stripe_event_apply"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,36 +52,9 @@ HANDLED_EVENTS = (
 )
 
 
-class StripeEventNotApplied(Exception):
-    """Raised from a receiver so that dj-stripe answers 5xx and Stripe retries."""
-
-
-def event_payload(event: Any) -> dict[str, Any]:
-    """The Stripe event as Stripe sent it, from dj-stripe's Event row."""
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "livemode": event.livemode,
-        "api_version": getattr(event, "api_version", "") or "",
-        "created": int(event.created.timestamp()) if getattr(event, "created", None) else None,
-        "data": event.data,
-    }
-
-
-def redacted(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The event without what lets a client pay (a PaymentIntent's client_secret)."""
-    clean = json.loads(json.dumps(payload))
-    obj = clean.get("data", {}).get("object")
-    if isinstance(obj, dict):
-        for key in REDACTED_FIELDS:
-            if obj.get(key):
-                obj[key] = "[redacted]"
-    return clean
-
-
 def stripe_event_apply(payload: Mapping[str, Any]) -> WebhookOutcome:
-    """Store and apply one verified Stripe event; a charge's refunds are all settled."""
+    """Store and apply, here, one verified Stripe event; a charge's refunds are all
+    settled after the commit."""
     provider = registry.get_provider_any(CHANNEL)
     payload = redacted(payload)
     body = json.dumps(payload, sort_keys=True)
@@ -93,16 +65,31 @@ def stripe_event_apply(payload: Mapping[str, Any]) -> WebhookOutcome:
         # another integration, say): recorded; sending it again would not help.
         return verified_event_rejected(channel=CHANNEL, body=body, error=exc)
     outcome = verified_event_receive(channel=CHANNEL, event=event, body=body)
-    if outcome.http_status < 500 and payload.get("type") == "charge.refunded":
-        payment_intent = payload["data"]["object"].get("payment_intent")
-        if isinstance(payment_intent, Mapping):
-            payment_intent = payment_intent.get("id")
-        if payment_intent and provider.attempts_for(provider_payment_id=payment_intent).exists():
+    if outcome.http_status < 500:
+        payment_intent = refunded_payment_intent(payload)
+        if payment_intent:
             # Asking Stripe for the refunds waits for the commit: no call under locks.
             transaction.on_commit(
                 lambda: settle_charge_refunds(payment_intent, source=f"{CHANNEL}:{event.event_id}")
             )
     return outcome
+
+
+def refunded_payment_intent(payload: Mapping[str, Any]) -> str:
+    """The PaymentIntent of ours whose charge a ``charge.refunded`` event refunds, or ""."""
+    if payload.get("type") != "charge.refunded":
+        return ""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    payment_intent = obj.get("payment_intent") if isinstance(obj, Mapping) else None
+    if isinstance(payment_intent, Mapping):
+        payment_intent = payment_intent.get("id")
+    if not isinstance(payment_intent, str) or not payment_intent:
+        return ""
+    provider = registry.get_provider_any(CHANNEL)
+    return (
+        payment_intent if provider.attempts_for(provider_payment_id=payment_intent).exists() else ""
+    )
 
 
 def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
@@ -130,30 +117,15 @@ def settle_charge_refunds(payment_intent: str, *, source: str) -> None:
             )
 
 
-@djstripe_receiver(list(HANDLED_EVENTS))
-def apply_stripe_event(sender: Any, event: Any, **kwargs: Any) -> None:
-    outcome = stripe_event_apply(event_payload(event))
-    if outcome.http_status >= 500:
-        raise StripeEventNotApplied(f"{outcome.code}: {outcome.message}")
+def stripe_event_follow_up(row: WebhookEvent) -> None:
+    """After an event is applied (a worker's task): a refunded charge's other refunds
+    settled, and dj-stripe's copy of the event's objects synced from Stripe. Raises
+    what a retry may cure (Stripe or the network failing)."""
+    payload = row.payload or json.loads(row.body)
+    payment_intent = refunded_payment_intent(payload)
+    if payment_intent:
+        settle_charge_refunds(payment_intent, source=f"{CHANNEL}:{row.event_id}")
+    from djstripe.models import Event
 
-
-@receiver(webhook_processing_error)
-def keep_unapplied_event(sender: Any, instance: Any, exception: Exception, **kwargs: Any) -> None:
-    """dj-stripe rolled the delivery back (our receiver, or dj-stripe's own sync before
-    it, failed): keep a handled event in the inbox as failed, so that reconciliation or
-    Stripe's next delivery applies it. The signature was verified before processing."""
-    if not getattr(instance, "valid", True):
-        return
-    payload = redacted(instance.json_body)
-    if payload.get("type") not in HANDLED_EVENTS:
-        return
-    try:
-        event = registry.get_provider_any(CHANNEL).event_from_stripe(payload)
-    except WebhookRejected:
-        return
-    verified_event_failed(
-        channel=CHANNEL,
-        event=event,
-        body=json.dumps(payload, sort_keys=True),
-        error=f"{type(exception).__name__}: {exception}",
-    )
+    # dj-stripe stores the event once per id and re-fetches each object it names.
+    Event.process(data=payload, api_key=settings.STRIPE_SECRET_KEY)

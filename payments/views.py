@@ -1,9 +1,7 @@
-"""Webhook receivers. They call services, never providers directly (the Stripe URL asks
-the provider to check a signature before dj-stripe stores anything)."""
+"""Webhook receivers. They call services, never providers directly: each verifies and
+stores a delivery, then has it applied (payments.tasks.webhook_deliver)."""
 
 from __future__ import annotations
-
-import logging
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,15 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments import registry
-from payments.services import (
-    WebhookOutcome,
-    webhook_receive,
-    webhook_refuse_too_large,
-    webhook_screen,
-)
-from payments_project.middleware import classify, outage_response
-
-logger = logging.getLogger(__name__)
+from payments.services import WebhookOutcome, webhook_refuse_too_large
+from payments.tasks import webhook_deliver
 
 
 def _too_large(request: HttpRequest, channel: str) -> WebhookOutcome | None:
@@ -48,7 +39,7 @@ def _answer(outcome: WebhookOutcome, channel: str) -> JsonResponse:
 
 
 def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
-    outcome = _too_large(request, channel) or webhook_receive(
+    outcome = _too_large(request, channel) or webhook_deliver(
         channel=channel,
         body=request.body,
         headers=request.headers,
@@ -74,14 +65,12 @@ def sandbox_webhook(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """The stable Stripe webhook URL: dj-stripe's processing, with the endpoint whose
-    secret is STRIPE_WEBHOOK_SECRET (``manage.py stripe_webhook_endpoint`` makes it)."""
-    from djstripe.models import WebhookEndpoint
-    from djstripe.views import ProcessWebhookView
-
+    """The stable Stripe webhook URL, verified with STRIPE_WEBHOOK_SECRET (``manage.py
+    stripe_webhook_endpoint`` registers it at Stripe). dj-stripe's sync of the event's
+    objects runs in a worker after the event is applied (payments.stripe_webhooks)."""
     if "x-djstripe-webhook-secret" in request.headers:
-        # With DEBUG, dj-stripe would verify the signature with a secret the request
-        # itself names: anyone could sign their own events.
+        # dj-stripe's own view, with DEBUG, verifies with a secret the request itself
+        # names: refused here too, so that no one relies on it.
         return JsonResponse(
             {
                 "code": "webhook_signature_invalid",
@@ -90,43 +79,4 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             },
             status=400,
         )
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    endpoint = WebhookEndpoint.objects.filter(secret=secret).first() if secret else None
-    if endpoint is None:
-        return JsonResponse(
-            {
-                "code": "webhook_not_configured",
-                "message": "No Stripe webhook endpoint has STRIPE_WEBHOOK_SECRET: run "
-                "manage.py stripe_webhook_endpoint.",
-                "payment_channel": "stripe",
-            },
-            status=503,
-        )
-    # Screened first, so that dj-stripe, which stores every delivery whole before it
-    # verifies, only ever sees deliveries that are signed and within the size limit: a
-    # forged one is recorded in our bounded inbox instead.
-    refused = _too_large(request, "stripe") or webhook_screen(
-        channel="stripe",
-        body=request.body,
-        headers=request.headers,
-        remote_addr=request.META.get("REMOTE_ADDR"),
-    )
-    if refused is not None:
-        return _answer(refused, "stripe")
-    try:
-        return ProcessWebhookView.as_view()(request, uuid=endpoint.djstripe_uuid)
-    except Exception as exc:
-        outage = classify(exc)
-        if outage is not None:  # nothing could be stored: Stripe must send it again
-            logger.error("stripe webhook not stored: %s", exc)
-            return outage_response(*outage, path=request.path)
-        # dj-stripe has stored the delivery with the error; Stripe will send it again.
-        logger.exception("stripe webhook not applied")
-        return JsonResponse(
-            {
-                "code": "apply_failed",
-                "message": "The event is stored and will be applied on a later delivery.",
-                "payment_channel": "stripe",
-            },
-            status=500,
-        )
+    return _webhook(request, "stripe")

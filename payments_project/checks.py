@@ -7,6 +7,7 @@ the first payment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,6 +44,8 @@ REQUIRED = {
 STRIPE_SECRET_KEY_MIN_LENGTH = len("sk_test_") + 24
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# A Celery rate: tasks per second, minute or hour.
+RATE = re.compile(r"[0-9]+(\.[0-9]+)?/[smh]")
 
 
 class KeyUnreadable(Exception):
@@ -312,10 +315,20 @@ def check_payment_policies(app_configs=None, **kwargs) -> list[checks.CheckMessa
         "RECONCILE_MAX_PENDING_HOURS": 1,
         "WEBHOOK_REJECTED_ROWS_PER_HOUR": 1,
         "WEBHOOK_MAX_BODY_BYTES": 1024,  # below it, every genuine webhook is refused
+        "WEBHOOK_SWEEP_AFTER_SECONDS": 10,  # below it, the sweeper races fresh tasks
+        "WEBHOOK_APPLY_RETRIES": 0,
     }
     for name, minimum in minimums.items():
         if getattr(settings, name, minimum) < minimum:
             errors.append(checks.Error(f"{name} must be {minimum} or more.", id="config.E016"))
+    rate = settings.CELERY_TASK_ANNOTATIONS["payments.sync_stripe_event"]["rate_limit"]
+    if not RATE.fullmatch(rate):
+        errors.append(
+            checks.Error(
+                f"STRIPE_SYNC_RATE_LIMIT: {rate!r} is not a rate such as 10/s or 300/m.",
+                id="config.E018",
+            )
+        )
     return errors
 
 

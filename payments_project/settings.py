@@ -259,6 +259,11 @@ CELERY_TIMEZONE = TIME_ZONE
 RECONCILE_INTERVAL_SECONDS = ENV["RECONCILE_INTERVAL_SECONDS"]
 EXPIRE_INTERVAL_SECONDS = ENV["EXPIRE_INTERVAL_SECONDS"]
 WEBHOOK_PRUNE_DAYS = ENV["WEBHOOK_PRUNE_DAYS"]
+WEBHOOK_SWEEP_AFTER_SECONDS = ENV["WEBHOOK_SWEEP_AFTER_SECONDS"]
+WEBHOOK_APPLY_RETRIES = ENV["WEBHOOK_APPLY_RETRIES"]
+CELERY_TASK_ANNOTATIONS = {
+    "payments.sync_stripe_event": {"rate_limit": ENV["STRIPE_SYNC_RATE_LIMIT"]},
+}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-payments": {
         "task": "orders.reconcile_payments",
@@ -270,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.expire_orders",
         "schedule": EXPIRE_INTERVAL_SECONDS,
         "options": {"expires": EXPIRE_INTERVAL_SECONDS},
+    },
+    "sweep-webhook-inbox": {
+        "task": "payments.sweep_webhook_inbox",
+        "schedule": 60,
+        "options": {"expires": 60},
     },
     "prune-webhook-events": {
         "task": "payments.prune_webhook_events",

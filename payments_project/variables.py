@@ -231,6 +231,32 @@ VARIABLES: tuple[Variable, ...] = (
         "this many days (prune_webhook_events --delete).",
     ),
     Variable(
+        "WEBHOOK_SWEEP_AFTER_SECONDS",
+        INT,
+        120,
+        "tasks",
+        "A stored webhook event still unapplied after this many seconds (its task lost "
+        "with a broker or a worker) is enqueued again by beat's sweeper, every minute.",
+    ),
+    Variable(
+        "WEBHOOK_APPLY_RETRIES",
+        INT,
+        10,
+        "tasks",
+        "How many times a worker retries an event that cannot be applied yet (a refund "
+        "before its payment), waiting 10 s, 20 s, 40 s... up to 30 min between tries "
+        "(about 2 h in all); then it stays failed in the inbox for staff to apply again.",
+    ),
+    Variable(
+        "STRIPE_SYNC_RATE_LIMIT",
+        STR,
+        "10/s",
+        "tasks",
+        "At most this many dj-stripe syncs after Stripe events (each re-fetches the "
+        "event's objects from the Stripe API) per worker process, as Celery writes a rate "
+        "(10/s, 300/m): keep workers x rate under Stripe's API limit.",
+    ),
+    Variable(
         "PAYMENT_CHANNELS_ENABLED",
         LIST,
         [],

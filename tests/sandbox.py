@@ -5,7 +5,8 @@ from decimal import Decimal
 from orders import services
 from orders.models import Order, OrderStatus
 from payments import registry
-from payments.services import WebhookOutcome, webhook_receive
+from payments.services import WebhookOutcome
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory
 
 
@@ -15,7 +16,7 @@ def sandbox_confirm(
     """The buyer pays (or declines) on the confirm page: the sandbox's signed event
     goes through the webhook inbox. Returns the outcome and the delivery."""
     body, headers = registry.get_provider("sandbox").complete(attempt_bid, succeeded=succeeded)
-    return webhook_receive(channel="sandbox", body=body, headers=headers), body, headers
+    return webhook_deliver(channel="sandbox", body=body, headers=headers), body, headers
 
 
 def paid_through_sandbox(*, user_bid: str = "buyer", price: str = "19.90") -> Order:

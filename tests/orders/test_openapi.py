@@ -32,7 +32,7 @@ from schemathesis.transport.wsgi import WSGITransport
 
 from orders import selectors, services
 from payments import registry
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from payments_project.openapi import FOLLOW, LINKS
 from tests.factories import ProductFactory, UserFactory
 
@@ -165,7 +165,7 @@ def seed(role: str) -> dict:
     body, headers = registry.get_provider("sandbox").complete(
         started.attempt.attempt_bid, succeeded=True
     )
-    webhook_receive(channel="sandbox", body=body, headers=headers)
+    webhook_deliver(channel="sandbox", body=body, headers=headers)
     refund = services.refund_request(order=paid, amount=Decimal("5.00"), reason="seed")
     unpaid, _ = services.order_create(user_bid=bid, product_bid=product.product_bid)
     return {

@@ -66,3 +66,19 @@ def pingxx_channel(pingxx_settings):
     pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
     pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
     return pingxx_settings
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """A broker is configured: tasks are sent, not run; the inbox ids sent, per task."""
+    from payments import tasks
+    from payments_project.celery import app
+
+    sent: dict[str, list[int]] = {"apply": [], "sync": []}
+    monkeypatch.setattr(tasks.apply_webhook_event, "delay", sent["apply"].append)
+    monkeypatch.setattr(tasks.sync_stripe_event, "delay", sent["sync"].append)
+    app.conf.task_always_eager = False
+    try:
+        yield sent
+    finally:
+        app.conf.task_always_eager = True

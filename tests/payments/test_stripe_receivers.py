@@ -1,11 +1,11 @@
-"""Our dj-stripe receivers, fed the recorded payload of every handled event type."""
+"""Stripe events applied through the inbox, fed the recorded payload of every handled
+event type."""
 
 import copy
 import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -14,12 +14,7 @@ from orders.models import Order, OrderStatus, Refund, RefundStatus
 from payments.models import AttemptStatus, InboxStatus, StripeOrder, WebhookEvent
 from payments.providers.base import REFUND_SUCCEEDED, RefundState
 from payments.providers.stripe import StripeProvider
-from payments.stripe_webhooks import (
-    HANDLED_EVENTS,
-    StripeEventNotApplied,
-    apply_stripe_event,
-    stripe_event_apply,
-)
+from payments.stripe_webhooks import HANDLED_EVENTS, stripe_event_apply
 from tests.factories import OrderFactory, StripeOrderFactory
 
 PAYLOADS = Path(__file__).parent / "stripe_payloads"
@@ -143,10 +138,9 @@ def test_an_event_naming_nothing_of_ours_is_ignored(order):
     assert (outcome.http_status, outcome.code) == (200, "not_ours")
 
 
-def test_an_unknown_attempt_of_ours_makes_dj_stripe_answer_5xx(order):
-    event = SimpleNamespace(**{**payload("payment_intent.succeeded"), "created": timezone.now()})
-    with pytest.raises(StripeEventNotApplied):
-        apply_stripe_event(sender=None, event=event)
+def test_an_unknown_attempt_of_ours_is_kept_failed_to_be_retried(order):
+    outcome = stripe_event_apply(payload("payment_intent.succeeded"))
+    assert (outcome.http_status, outcome.code) == (503, "attempt_not_found")
     assert WebhookEvent.objects.get().status == InboxStatus.FAILED
 
 
@@ -300,15 +294,11 @@ def test_a_refund_without_a_payment_intent_is_recorded_not_retried(order):
     assert row.status == InboxStatus.REJECTED and row.event_id is None
 
 
-def test_an_event_dj_stripe_rolled_back_is_kept_and_reconciled(order, settings):
+def test_an_event_before_its_attempt_is_kept_and_reconciled(order, settings):
     from orders import services
-    from payments.stripe_webhooks import keep_unapplied_event
 
     event = payload("payment_intent.succeeded")
-    trigger = SimpleNamespace(json_body=event)
-    keep_unapplied_event(
-        sender=None, instance=trigger, exception=StripeEventNotApplied("attempt_not_found")
-    )
+    assert stripe_event_apply(event).http_status == 503
     row = WebhookEvent.objects.get()
     assert (row.status, row.event_id) == (InboxStatus.FAILED, event["id"])
 
@@ -341,12 +331,3 @@ def test_the_client_secret_is_never_stored(order):
     stripe_event_apply(event)
     row = WebhookEvent.objects.get()
     assert "pi_secret_must_not_be_kept" not in row.body + json.dumps(row.payload)
-
-
-def test_a_failure_in_dj_stripes_own_sync_keeps_the_event(order):
-    from payments.stripe_webhooks import keep_unapplied_event
-
-    trigger = SimpleNamespace(json_body=payload("payment_intent.succeeded"), valid=True)
-    keep_unapplied_event(sender=None, instance=trigger, exception=RuntimeError("Stripe 503"))
-    row = WebhookEvent.objects.get()
-    assert row.status == InboxStatus.FAILED and "Stripe 503" in row.last_error

@@ -213,7 +213,7 @@ def test_a_pingxx_payment_refund_and_webhooks_log_ids_and_no_secret(
 
     ours = [r for r in records if r["logger"].startswith(("orders.", "payments."))]
     for record in ours:
-        if record["message"] == "webhook received: refund.succeeded":
+        if record["message"] == "webhook stored: refund.succeeded":
             # A refund event names the refund; its order is known once it is applied.
             assert record["refund_bid"] == refund.refund_bid
         else:

@@ -48,6 +48,7 @@ def test_beat_runs_each_job_on_its_interval():
     assert {entry["task"] for entry in schedule.values()} == {
         "orders.reconcile_payments",
         "orders.expire_orders",
+        "payments.sweep_webhook_inbox",
         "payments.prune_webhook_events",
     }
     assert schedule["reconcile-payments"]["schedule"] == django_settings.RECONCILE_INTERVAL_SECONDS

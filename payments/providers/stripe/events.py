@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,10 @@ from payments.providers.stripe.payloads import (
     refund_state,
 )
 
+# Fields of event objects never kept: a PaymentIntent's client_secret lets anyone who
+# reads it complete the payment.
+REDACTED_FIELDS = ("client_secret",)
+
 PAYMENT_INTENT_EVENTS = {
     "payment_intent.succeeded": PAYMENT_SUCCEEDED,
     "payment_intent.payment_failed": PAYMENT_FAILED,
@@ -37,10 +42,24 @@ SESSION_EVENTS = {
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 
 
+def redacted(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The event without what lets a client pay (a PaymentIntent's client_secret)."""
+    clean = json.loads(json.dumps(payload))
+    obj = clean.get("data", {}).get("object") if isinstance(clean.get("data"), dict) else None
+    if isinstance(obj, dict):
+        for key in REDACTED_FIELDS:
+            if obj.get(key):
+                obj[key] = "[redacted]"
+    return clean
+
+
 def parse_event(event: Any) -> ProviderEvent:
-    """A Stripe event as plain JSON, normalised; raises Malformed."""
-    if isinstance(event, dict) and event.get("object", "event") != "event":
+    """A Stripe event as plain JSON, normalised, its ``raw`` redacted; raises Malformed."""
+    if not isinstance(event, dict):
+        raise Malformed("not an object")
+    if event.get("object", "event") != "event":
         raise Malformed(f"an object of type {event.get('object')!r}, not event")
+    event = redacted(event)
     event_id, event_type, obj = envelope(event)
     mode = livemode(event)
     common = {

@@ -17,7 +17,7 @@ from orders.services import reconcile
 from orders.services import staff as staff_services
 from payments.models import SandboxAttempt
 from payments.providers.base import ProviderUnavailable
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import StaffFactory
 from tests.orders.services.helpers import SandboxProvider, refund_event
 from tests.sandbox import paid_through_sandbox
@@ -120,7 +120,7 @@ def test_a_failed_refund_is_listed_and_a_staff_retry_closes_it():
     ]
     attempt.save()
     body, headers = refund_event("evt_failed_pending", refund, "failed")
-    webhook_receive(channel="sandbox", body=body, headers=headers)
+    webhook_deliver(channel="sandbox", body=body, headers=headers)
     listed = Attention.objects.get(kind=AttentionKind.REFUND_FAILED)
     assert listed.status == AttentionStatus.OPEN and "5.00 CNY failed" in listed.reason
     after = staff_services.attention_retry(attention=listed, actor=StaffFactory())

@@ -14,7 +14,7 @@ from orders.models import OrderEvent, OrderStatus, Refund, RefundStatus
 from payments import registry
 from payments.models import InboxStatus, SandboxAttempt, WebhookEvent
 from payments.providers import sandbox
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory
 from tests.sandbox import paid_through_sandbox
 from tests.threads import run_together
@@ -54,7 +54,7 @@ def test_concurrent_deliveries_of_one_event_apply_it_once():
     )
 
     results = run_together(
-        lambda i: webhook_receive(channel="sandbox", body=body, headers=headers), THREADS
+        lambda i: webhook_deliver(channel="sandbox", body=body, headers=headers), THREADS
     )
     assert [r for r in results if isinstance(r, Exception)] == []
     assert all(result.http_status == 200 for result in results)
@@ -93,24 +93,24 @@ def test_refund_event_before_payment_event_converges():
         {"id": "evt_p", "type": "payment.succeeded", "data": {"object": payment}}
     )
 
-    first = webhook_receive(channel="sandbox", body=refund_event[0], headers=refund_event[1])
+    first = webhook_deliver(channel="sandbox", body=refund_event[0], headers=refund_event[1])
     assert first.http_status == 503 and first.code == "not_applicable_yet"
     assert WebhookEvent.objects.get(event_id="evt_r").status == InboxStatus.FAILED
 
     assert (
-        webhook_receive(
+        webhook_deliver(
             channel="sandbox", body=payment_event[0], headers=payment_event[1]
         ).http_status
         == 200
     )
-    retry = webhook_receive(channel="sandbox", body=refund_event[0], headers=refund_event[1])
+    retry = webhook_deliver(channel="sandbox", body=refund_event[0], headers=refund_event[1])
     assert retry.http_status == 200 and retry.code == "applied"
 
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
     assert order.refunded_price == order.paid_price == Decimal("10.00")
     assert Refund.objects.get(order=order).provider_refund_id == "sbxre_dashboard"
-    late = webhook_receive(channel="sandbox", body=payment_event[0], headers=payment_event[1])
+    late = webhook_deliver(channel="sandbox", body=payment_event[0], headers=payment_event[1])
     assert late.code == "duplicate"
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED

@@ -23,7 +23,7 @@ from orders.models import (
 from orders.services import payment_results
 from payments import registry
 from payments.models import AttemptStatus, SandboxAttempt
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory
 from tests.orders.services.helpers import SandboxProvider, unclosable
 from tests.sandbox import sandbox_confirm
@@ -48,7 +48,7 @@ def test_two_payments_of_two_orders_at_once_keep_one_purchase():
                 registry.get_provider("sandbox").complete(attempt.attempt_bid, succeeded=True)
             )
     results = run_together(
-        lambda i: webhook_receive(
+        lambda i: webhook_deliver(
             channel="sandbox", body=deliveries[i % 2][0], headers=deliveries[i % 2][1]
         ),
         20,
@@ -90,7 +90,7 @@ def test_two_payments_that_meet_inside_the_payment_still_keep_one_purchase():
 
     with mock.patch.object(payment_results, "_order_paid", paced):
         results = run_together(
-            lambda i: webhook_receive(
+            lambda i: webhook_deliver(
                 channel="sandbox", body=deliveries[i][0], headers=deliveries[i][1]
             ),
             2,

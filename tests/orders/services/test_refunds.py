@@ -25,7 +25,7 @@ from orders.models import (
 from orders.services import staff as staff_services
 from payments import registry
 from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookEvent
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory, StaffFactory
 from tests.orders.services.helpers import SandboxProvider, api_for, refund_event
 from tests.sandbox import paid_through_sandbox, sandbox_confirm
@@ -158,7 +158,7 @@ def test_a_refund_that_fails_after_succeeding_restores_the_order(admin_client):
     assert refund.status == RefundStatus.SUCCEEDED and order.status == OrderStatus.REFUNDED
 
     body, headers = refund_event("evt_refund_failed", refund, "failed")
-    outcome = webhook_receive(channel="sandbox", body=body, headers=headers)
+    outcome = webhook_deliver(channel="sandbox", body=body, headers=headers)
     assert outcome.http_status == 200
     refund.refresh_from_db()
     order.refresh_from_db()
@@ -173,9 +173,9 @@ def test_a_refund_that_fails_after_succeeding_restores_the_order(admin_client):
     assert row.status == InboxStatus.APPLIED
     assert "succeeded -> failed" in row.result and "paid" in row.result
     # Repeated, the event changes nothing more; a late "succeeded" does not undo it.
-    webhook_receive(channel="sandbox", body=body, headers=headers)
+    webhook_deliver(channel="sandbox", body=body, headers=headers)
     late = refund_event("evt_refund_succeeded_again", refund, "succeeded")
-    webhook_receive(channel="sandbox", body=late[0], headers=late[1])
+    webhook_deliver(channel="sandbox", body=late[0], headers=late[1])
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID and order.refunded_price == 0
     page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
@@ -188,7 +188,7 @@ def test_a_partial_refund_that_fails_after_succeeding_restores_the_total():
     first = services.refund_request(order=order, amount=Decimal("5.00"), reason="part")
     services.refund_request(order=order, amount=Decimal("3.00"), reason="part")
     body, headers = refund_event("evt_f", first, "failed")
-    webhook_receive(channel="sandbox", body=body, headers=headers)
+    webhook_deliver(channel="sandbox", body=body, headers=headers)
     order.refresh_from_db()
     assert order.refunded_price == Decimal("3.00") and order.status == OrderStatus.PAID
 
@@ -227,9 +227,9 @@ def test_a_refund_reported_succeeded_after_it_failed_is_a_conflict_not_retried()
     order = paid_through_sandbox(price="19.90")
     refund = services.refund_request(order=order, amount=Decimal("5.00"), reason="part")
     body, headers = refund_event("evt_failed", refund, "failed")
-    webhook_receive(channel="sandbox", body=body, headers=headers)
+    webhook_deliver(channel="sandbox", body=body, headers=headers)
     again = refund_event("evt_succeeded_again", refund, "succeeded")
-    webhook_receive(channel="sandbox", body=again[0], headers=again[1])
+    webhook_deliver(channel="sandbox", body=again[0], headers=again[1])
     conflict = Attention.objects.get(kind=AttentionKind.REFUND_CONFLICT)
     assert conflict.subject_bid == refund.refund_bid and conflict.status == AttentionStatus.OPEN
     with pytest.raises(Exception) as refused:

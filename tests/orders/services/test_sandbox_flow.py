@@ -14,7 +14,7 @@ from orders.errors import (
 )
 from orders.models import OrderEvent, OrderStatus, RefundStatus
 from payments.models import AttemptStatus, InboxStatus, SandboxAttempt, WebhookEvent
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory
 from tests.sandbox import sandbox_confirm
 
@@ -43,7 +43,7 @@ def test_buy_with_the_sandbox_then_refund_in_two_parts():
     event = WebhookEvent.objects.get(channel="sandbox")
     assert event.status == InboxStatus.APPLIED and event.order_bid == order.order_bid
 
-    again = webhook_receive(channel="sandbox", body=body, headers=headers)
+    again = webhook_deliver(channel="sandbox", body=body, headers=headers)
     assert again.http_status == 200 and again.code == "duplicate"
     assert WebhookEvent.objects.count() == 1
 

@@ -13,7 +13,7 @@ from orders import services
 from orders.models import OrderStatus, RefundStatus
 from payments import registry
 from payments.models import AttemptStatus
-from payments.services import webhook_receive
+from payments.tasks import webhook_deliver
 from tests.factories import ProductFactory
 from tests.payments.providers.stripe.helpers import signed
 
@@ -55,7 +55,7 @@ def test_pay_and_refund_through_the_services(channel, fake):
     fake.succeed(intent["id"])
     provider = registry.get_provider("stripe")
     paid = provider.fetch_payment(intent["id"]).raw
-    outcome = webhook_receive(channel="stripe", **dict(zip(("body", "headers"), signed_event(
+    outcome = webhook_deliver(channel="stripe", **dict(zip(("body", "headers"), signed_event(
         "payment_intent.succeeded", paid
     ), strict=True)))  # fmt: skip
     assert outcome.http_status == 200, outcome.message
@@ -84,7 +84,7 @@ def test_checkout_through_the_services(channel, fake):
     session = fake.complete_session(attempt.checkout_session_id)
 
     body, headers = signed_event("checkout.session.completed", session)
-    outcome = webhook_receive(channel="stripe", body=body, headers=headers)
+    outcome = webhook_deliver(channel="stripe", body=body, headers=headers)
     assert outcome.http_status == 200, outcome.message
     order.refresh_from_db()
     attempt.refresh_from_db()
@@ -98,3 +98,62 @@ def test_checkout_through_the_services(channel, fake):
     (sent,) = fake.posts("/v1/refunds")
     assert sent["params"]["payment_intent"] == session["payment_intent"]
     assert sent["params"]["amount"] == "1990"
+
+
+@pytest.mark.django_db
+def test_with_a_broker_the_request_only_stores_and_a_worker_applies_then_syncs(
+    channel, fake, queued, django_capture_on_commit_callbacks, monkeypatch
+):
+    """No Stripe call in the request: the event is stored (without its client secret)
+    and acknowledged; the task applies it, then dj-stripe's sync, retried if Stripe
+    fails, and its last failure kept on the inbox row."""
+    from celery.exceptions import Retry
+    from djstripe.models import Event
+
+    from payments import tasks
+    from payments.models import InboxStatus, WebhookEvent
+
+    product = ProductFactory(price=Decimal("500"), currency="jpy")
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    intent = fake.payment_intents[services.payment_start(order=order).attempt.payment_intent_id]
+    fake.succeed(intent["id"])
+    paid = registry.get_provider("stripe").fetch_payment(intent["id"]).raw
+    body, headers = signed_event("payment_intent.succeeded", paid)
+    calls_before = len(fake.requests)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = webhook_deliver(channel="stripe", body=body, headers=headers)
+    assert (outcome.http_status, outcome.code) == (200, "received")
+    assert len(fake.requests) == calls_before
+    row = WebhookEvent.objects.get()
+    assert row.status == InboxStatus.RECEIVED and queued["apply"] == [row.pk]
+    assert intent["client_secret"] not in row.body + json.dumps(row.payload)
+
+    assert tasks.apply_webhook_event(row.pk) == "applied"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and queued["sync"] == [row.pk]
+
+    synced = []
+    monkeypatch.setattr(Event, "process", lambda data, api_key: synced.append(data["id"]))
+    tasks.sync_stripe_event.run(row.pk)
+    assert synced == [row.event_id]
+
+    def stripe_down(data, api_key):
+        raise RuntimeError("Stripe answered 503")
+
+    monkeypatch.setattr(Event, "process", stripe_down)
+    task = tasks.sync_stripe_event
+    monkeypatch.setattr(task, "retry", lambda **options: Retry())
+    for retries, retried in ((0, True), (task.max_retries, False)):
+        task.push_request(retries=retries, is_eager=False, called_directly=False)
+        try:
+            if retried:
+                with pytest.raises(Retry):
+                    task.run(row.pk)
+            else:
+                task.run(row.pk)
+        finally:
+            task.pop_request()
+    row.refresh_from_db()
+    assert row.status == InboxStatus.APPLIED
+    assert row.last_error == "dj-stripe sync: RuntimeError: Stripe answered 503"
