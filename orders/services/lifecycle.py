@@ -94,14 +94,21 @@ def order_set_status(
     data: dict | None = None,
     changes: dict[str, Any] | None = None,
     refund_reversal: bool = False,
+    locked: bool = False,
 ) -> Order:
     """The one place an order's status changes: lock, check, save, audit.
 
     ``changes`` are other fields saved with the status (paid price, channel). Returns
     the locked, updated order. A transition to the current status is refused like any
-    other that is not allowed.
+    other that is not allowed. ``locked``: the caller got ``order`` from ``_lock`` in the
+    transaction it is in, so it is not read and locked again.
     """
-    locked = _lock(order)
+    if locked:
+        assert transaction.get_connection().in_atomic_block, "a lock lives in a transaction"
+        locked_order = order
+    else:
+        locked_order = _lock(order)
+    locked = locked_order
     allowed = REVERSALS if refund_reversal else TRANSITIONS
     if to not in allowed.get(locked.status, frozenset()):
         raise TransitionNotAllowed(
@@ -125,7 +132,8 @@ def order_set_status(
         from_status=from_status,
         to_status=to,
     )
-    order.__dict__.update(locked.__dict__)
+    if locked is not order:
+        order.__dict__.update(locked.__dict__)
     return locked
 
 

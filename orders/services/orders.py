@@ -55,12 +55,16 @@ def order_create(
     _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
         _purchase_lock(user_bid=user_bid, product_bid=product_bid)
-        mine = Order.objects.live().filter(user_bid=user_bid, product_bid=product_bid)
-        if mine.filter(status=S.PAID).exists():
+        mine = list(
+            Order.objects.live()
+            .filter(user_bid=user_bid, product_bid=product_bid, status__in=(S.PAID, *PAYABLE))
+            .order_by("-id")
+        )
+        if any(order.status == S.PAID for order in mine):
             raise AlreadyPurchased(
                 f"The product {product.name!r} is already paid for.", product=product_bid
             )
-        for order in mine.filter(status__in=PAYABLE).order_by("-id"):
+        for order in mine:
             repriced = (order.payable_price, order.currency) != (product.price, product.currency)
             if _expired(order) or (repriced and order.status == S.UNPAID):
                 # An order with payment attempts keeps its price; it is timed out (its

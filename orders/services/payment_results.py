@@ -159,8 +159,15 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
     ``PAY_DUPLICATE_PAYMENT_POLICY``.
     """
     late = order.status in (S.TIMEOUT, S.CANCELLED)
-    siblings = Order.objects.live().filter(user_bid=order.user_bid, product_bid=order.product_bid)
-    owned = siblings.filter(status=S.PAID).exclude(pk=order.pk).order_by("id").first()
+    # The user's other orders of the product, read once: the purchase lock is held.
+    siblings = list(
+        Order.objects.live()
+        .filter(user_bid=order.user_bid, product_bid=order.product_bid)
+        .filter(status__in=(S.PAID, *PAYABLE))
+        .exclude(pk=order.pk)
+        .order_by("id")
+    )
+    owned = next((other for other in siblings if other.status == S.PAID), None)
     policy = settings.PAY_DUPLICATE_PAYMENT_POLICY
     order_set_status(
         order=order,
@@ -182,8 +189,9 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
             "duplicate_purchase": owned.order_bid if owned else False,
         },
         changes={"paid_price": paid, "payment_channel": channel},
+        locked=True,
     )
-    for other in siblings.filter(status__in=PAYABLE).exclude(pk=order.pk):
+    for other in (other for other in siblings if other.status in PAYABLE):
         order_set_status(
             order=other,
             to=S.CANCELLED,

@@ -109,6 +109,7 @@ def payment_start(
                 actor=actor,
                 message=f"payment started: {channel}:{method}",
                 changes=changes,
+                locked=True,
             )
         else:
             locked.payment_channel = channel
@@ -153,9 +154,9 @@ def payment_start(
             state=replace(state, attempt_bid=state.attempt_bid or request.attempt_bid),
             source=channel,
         )
-    locked.refresh_from_db()
+        now.refresh_from_db()
     return PaymentStarted(
-        order=locked,
+        order=now,
         attempt=attempt,
         channel=channel,
         method=method,

@@ -165,7 +165,9 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
     )
     if refunded == order.paid_price:
         attempts.attempt_refunded(provider, attempt)
-        order_set_status(order=order, to=S.REFUNDED, source=source, message="fully refunded")
+        order_set_status(
+            order=order, to=S.REFUNDED, source=source, message="fully refunded", locked=True
+        )
 
 
 def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundState, source: str):
@@ -192,6 +194,7 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
                 message=f"refund {refund.refund_bid} failed after it succeeded: paid again",
                 data={"refund_bid": refund.refund_bid},
                 refund_reversal=True,
+                locked=True,
             )
             restored += ", status back to paid"
     reason = (
