@@ -341,7 +341,8 @@ def _store(
                 channel=channel, event_id=event.event_id
             )
         else:
-            logger.info(
+            # Debug: the access log has the request and the worker logs what applying did.
+            logger.debug(
                 "webhook stored: %s",
                 event.event_type,
                 extra={

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from orders import dashboard
 from orders.errors import AmountMismatch, AttemptNotFound, EventConflict, NotApplicableYet
 from orders.models import AttentionKind, Order, OrderEventKind, Refund, RefundStatus
 from orders.services.attention import attention_open
@@ -127,6 +128,7 @@ def _find_refund(*, channel: str, state: RefundState) -> Refund | None:
 
 def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) -> None:
     refund.status = RefundStatus.SUCCEEDED
+    dashboard.day_forget(refund.created_at)
     refund.settled_at = timezone.now()
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     if refund.duplicate_payment:
@@ -176,6 +178,7 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     with the customer. The refund is failed, the order's refunded amount and status
     are restored (refunded -> paid, on the provider's word only), and staff are told."""
     refund.status = RefundStatus.FAILED
+    dashboard.day_forget(refund.created_at)
     refund.failure_code = (state.failure_code or "failed_after_success")[:255]
     refund.failure_message = state.failure_message
     refund.settled_at = timezone.now()

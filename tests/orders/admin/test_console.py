@@ -14,6 +14,7 @@ from orders import selectors, services
 from orders.errors import RefundExceedsRefundable
 from orders.models import (
     ApprovalStatus,
+    Order,
     OrderEvent,
     OrderStatus,
     Product,
@@ -384,3 +385,48 @@ def test_dashboard_totals_chart_and_constant_queries(client):
 def test_dashboard_is_linked_from_the_order_list(client):
     client.force_login(agent("viewer"))
     assert DASHBOARD in client.get(ORDERS).content.decode()
+
+
+@pytest.mark.django_db
+def test_closed_days_come_from_the_cache_and_our_changes_forget_them(
+    client, django_capture_on_commit_callbacks
+):
+    """Figures of days before yesterday are aggregated once, then read from the cache:
+    later views aggregate only today and yesterday. A status change made here on an
+    order of such a day shows at once; a row another system writes shows once the
+    day's cached figures expire."""
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from orders import dashboard
+    from orders.services.lifecycle import order_set_status
+
+    cache.clear()
+    week_ago = timezone.now() - timedelta(days=7)
+    old = OrderFactory(payable_price=Decimal("10.00"), currency="cny", status=OrderStatus.UNPAID)
+    Order.objects.filter(pk=old.pk).update(created_at=week_ago)
+    client.force_login(agent("viewer"))
+
+    def paid_cny():
+        return dict(client.get(DASHBOARD).context["totals"]).get("CNY", {}).get("paid")
+
+    assert paid_cny() == Decimal("0.00")  # an order, unpaid
+    with mock.patch.object(dashboard, "_aggregate", wraps=dashboard._aggregate) as aggregated:
+        client.get(DASHBOARD)
+    today = timezone.localdate()
+    aggregated.assert_called_once_with(today - timedelta(days=1), today)
+
+    old.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_set_status(
+            order=old, to=OrderStatus.PAID, source="test", changes={"paid_price": old.payable_price}
+        )
+    assert paid_cny() == Decimal("10.00")  # its day forgotten, aggregated again
+
+    other = OrderFactory(paid=True, payable_price=Decimal("5.00"), currency="cny")
+    Order.objects.filter(pk=other.pk).update(created_at=week_ago)  # another system's write
+    assert paid_cny() == Decimal("10.00")
+    cache.clear()  # the day's figures expired
+    assert paid_cny() == Decimal("15.00")
