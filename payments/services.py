@@ -76,6 +76,8 @@ class WebhookOutcome:
     event: WebhookEvent | None = None
     # Stored, still to be applied: the caller has it applied (payments.tasks).
     pending: bool = False
+    # Stored by this delivery (not a repeat): its task is still to be sent.
+    stored_now: bool = False
 
 
 def _headers_to_keep(headers: Mapping[str, str], channel_header: str = "") -> dict[str, str]:
@@ -354,7 +356,7 @@ def _store(
                     "refund_bid": getattr(subject, "refund_bid", "") or "",
                 },
             )
-            return WebhookOutcome(200, "received", "Stored.", row, pending=True)
+            return WebhookOutcome(200, "received", "Stored.", row, pending=True, stored_now=True)
     if row.status in REAPPLICABLE:
         return WebhookOutcome(200, "received", "Stored earlier.", row, pending=True)
     return WebhookOutcome(200, "duplicate", "Already received.", row)

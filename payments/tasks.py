@@ -57,9 +57,11 @@ def webhook_dispatch(outcome: WebhookOutcome) -> WebhookOutcome:
     """Have a stored event applied, if it is pending, and say what to answer.
 
     With a broker, a worker applies it once the request's transaction commits, and the
-    answer is 200 now. Without one (the embedded default) it is applied here and the
-    answer says what applying did: a 5xx makes the provider deliver it again, standing
-    in for the worker's retries.
+    answer is 200 now; a repeat of an event still to be applied sends nothing more (its
+    task, its retries or the sweeper apply it), so replayed deliveries cannot fill the
+    queue. Without a broker (the embedded default) it is applied here and the answer
+    says what applying did: a 5xx makes the provider deliver it again, standing in for
+    the worker's retries.
     """
     if not outcome.pending:
         return outcome
@@ -69,7 +71,8 @@ def webhook_dispatch(outcome: WebhookOutcome) -> WebhookOutcome:
         if applied.code != "duplicate":
             _follow_up(applied)
         return applied
-    transaction.on_commit(lambda: apply_webhook_event.delay(row.pk))
+    if outcome.stored_now:
+        transaction.on_commit(lambda: apply_webhook_event.delay(row.pk))
     return outcome
 
 
@@ -119,7 +122,11 @@ def _follow_up(outcome: WebhookOutcome) -> None:
 def sync_stripe_event(self, pk: int) -> None:
     """Settle a refunded charge's other refunds and sync dj-stripe's copy of the event's
     objects: Stripe API calls, at most STRIPE_SYNC_RATE_LIMIT per worker (the task's
-    annotation). A failure is retried with back-off, then kept on the inbox row."""
+    annotation). A failure is retried with back-off, then kept on the inbox row.
+
+    It goes to its own queue, ``STRIPE_SYNC_QUEUE``, for a worker of its own: a worker
+    holding a task back for its rate limit fetches nothing else meanwhile, and applying
+    events must not wait on Stripe's API limits."""
     from payments.stripe_webhooks import stripe_event_follow_up
 
     row = WebhookEvent.objects.filter(pk=pk, channel="stripe").first()

@@ -264,6 +264,10 @@ WEBHOOK_APPLY_RETRIES = ENV["WEBHOOK_APPLY_RETRIES"]
 CELERY_TASK_ANNOTATIONS = {
     "payments.sync_stripe_event": {"rate_limit": ENV["STRIPE_SYNC_RATE_LIMIT"]},
 }
+# dj-stripe's rate-limited syncs have a queue (and a worker: deploy/compose.yaml) of
+# their own; everything else goes to the default queue, "celery".
+STRIPE_SYNC_QUEUE = "stripe_sync"
+CELERY_TASK_ROUTES = {"payments.sync_stripe_event": {"queue": STRIPE_SYNC_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-payments": {
         "task": "orders.reconcile_payments",

@@ -90,14 +90,23 @@ def test_the_commands_exist_and_take_their_arguments(compose):
     assert shlex.split(command_text(compose["services"]["web"])) == GUNICORN
 
 
-def test_a_worker_and_one_beat_run_the_background_work(compose):
+def test_workers_for_each_queue_and_one_beat_run_the_background_work(compose, settings):
     services = compose["services"]
-    worker, beat = services["worker"], services["beat"]
-    assert worker["command"][:4] == ["celery", "-A", "payments_project", "worker"]
+    worker, sync, beat = services["worker"], services["stripe-sync"], services["beat"]
+    queues = set()
+    for service in (worker, sync):
+        command = service["command"]
+        assert command[:4] == ["celery", "-A", "payments_project", "worker"]
+        queues.add(command[command.index("-Q") + 1])
+        assert "inspect ping" in " ".join(service["healthcheck"]["test"])
+    # Every queue a task is routed to has its worker, and no worker mixes the
+    # rate-limited syncs with the rest.
+    assert queues == {"celery", settings.STRIPE_SYNC_QUEUE}
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed <= queues
     assert beat["command"][:4] == ["celery", "-A", "payments_project", "beat"]
-    for service in (worker, beat):
+    for service in (worker, sync, beat):
         assert service["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
-    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
     assert services["redis"]["image"].startswith("redis:")
     # No loop of the old cron jobs is left: beat schedules them.
     assert not {"reconcile", "expire", "prune-inbox"} & set(services)
