@@ -4,6 +4,8 @@ Every variable is declared in config.VARIABLES (type, default, help); this modul
 maps their values onto Django, DRF and dj-stripe settings.
 """
 
+from kombu import Exchange, Queue
+
 from payments_project import config
 from payments_project.logging import logging_config
 
@@ -265,8 +267,14 @@ CELERY_TASK_ANNOTATIONS = {
     "payments.sync_stripe_event": {"rate_limit": ENV["STRIPE_SYNC_RATE_LIMIT"]},
 }
 # dj-stripe's rate-limited syncs have a queue (and a worker: deploy/compose.yaml) of
-# their own; everything else goes to the default queue, "celery".
+# their own; everything else goes to the default queue, "celery". Both are reached
+# through the broker's default exchange, which routes by queue name (Redis and RabbitMQ
+# alike): sending a task then costs no look-up of an exchange's bindings.
 STRIPE_SYNC_QUEUE = "stripe_sync"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(""), routing_key=name) for name in ("celery", STRIPE_SYNC_QUEUE)
+]
+CELERY_TASK_DEFAULT_EXCHANGE = ""
 CELERY_TASK_ROUTES = {"payments.sync_stripe_event": {"queue": STRIPE_SYNC_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "reconcile-payments": {
