@@ -19,6 +19,7 @@ Deliveries repeat, arrive out of order and are sometimes forged:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -310,15 +311,25 @@ def _store(
 ) -> WebhookOutcome:
     """The event's inbox row, stored once per event id: a repeat is found by one
     indexed look-up and writes nothing. Pending when the row is still to be applied."""
-    row = (
+    found = (
         WebhookEvent.objects.filter(channel=channel, event_id=event.event_id)
-        .only(*_LOOKED_UP)
+        .values_list("pk", "status", "order_bid")
         .first()
     )
-    if row is None:
+    row = None
+    if found is not None:
+        pk, status, order_bid = found
+        row = WebhookEvent(
+            pk=pk, channel=channel, event_id=event.event_id, status=status, order_bid=order_bid
+        )
+    else:
         subject = event.payment or event.refund
+        # One INSERT is atomic on its own: a transaction (BEGIN, COMMIT, and MySQL's
+        # autocommit switched off and on) is needed only inside a caller's, to survive
+        # the duplicate key a concurrent delivery may cause.
+        inside = transaction.get_connection().in_atomic_block
         try:
-            with transaction.atomic():
+            with transaction.atomic() if inside else contextlib.nullcontext():
                 row = WebhookEvent.objects.create(
                     channel=channel,
                     event_id=event.event_id,

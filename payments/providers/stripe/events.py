@@ -43,13 +43,16 @@ REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 
 
 def redacted(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The event without what lets a client pay (a PaymentIntent's client_secret)."""
+    """The event without what lets a client pay (a PaymentIntent's client_secret): a
+    copy where there is something to redact, else the event itself."""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(obj, Mapping) or not any(obj.get(key) for key in REDACTED_FIELDS):
+        return payload if isinstance(payload, dict) else dict(payload)
     clean = json.loads(json.dumps(payload))
-    obj = clean.get("data", {}).get("object") if isinstance(clean.get("data"), dict) else None
-    if isinstance(obj, dict):
-        for key in REDACTED_FIELDS:
-            if obj.get(key):
-                obj[key] = "[redacted]"
+    for key in REDACTED_FIELDS:
+        if clean["data"]["object"].get(key):
+            clean["data"]["object"][key] = "[redacted]"
     return clean
 
 
