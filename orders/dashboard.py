@@ -2,13 +2,16 @@
 
 Two aggregate queries whatever the number of orders (one over orders, one over
 refunds), grouped by day, channel and currency on the indexed ``created_at`` range;
-amounts are never added across currencies. The chart is server-rendered SVG.
+amounts are never added across currencies. The chart is server-rendered SVG. Rows
+the database cannot place on a day are counted and the page says so, never dropped
+unseen.
 
 The figures of a closed day (before yesterday) are kept in the cache for
 ``CLOSED_DAY_SECONDS``, so the page costs the same on a million orders as on a thousand:
 only the days not in the cache, at least today and yesterday, are aggregated. A status
-change of an order, or a refund settled, made here on an order of a closed day forgets
-that day at once (``day_forget``); a write by another system shows within
+change of an order, or a refund settled, on an order of a closed day forgets that day
+in the cache once it commits (``day_forget``); it shows on the next view where the
+cache is shared (CACHE_URL on Redis), else, like a write by another system, within
 ``CLOSED_DAY_SECONDS``.
 """
 
@@ -88,8 +91,10 @@ def day_forget(moment: datetime.datetime) -> None:
         transaction.on_commit(lambda: cache.delete(_day_key(day)))
 
 
-def _aggregate(start: datetime.date, end: datetime.date) -> dict[datetime.date, dict]:
-    """Per day from ``start`` to ``end`` (inclusive): {(channel, currency): figures}."""
+def _aggregate(start: datetime.date, end: datetime.date) -> tuple[dict[datetime.date, dict], int]:
+    """Per day from ``start`` to ``end`` (inclusive): {(channel, currency): figures};
+    and how many rows the database could not place on a day (MySQL without its
+    time-zone tables, with DATABASE_TIME_ZONE other than TIME_ZONE, gives NULL)."""
     low, high = _bounds(start, end)
     orders = (
         Order.objects.filter(created_at__gte=low, created_at__lt=high)
@@ -114,7 +119,11 @@ def _aggregate(start: datetime.date, end: datetime.date) -> dict[datetime.date, 
     days: dict[datetime.date, dict] = {
         start + datetime.timedelta(days=n): {} for n in range((end - start).days + 1)
     }
+    undated = 0
     for row in orders:
+        if row["day"] not in days:
+            undated += row["orders"]
+            continue
         days[row["day"]][(row["payment_channel"], row["currency"])] = {
             "orders": row["orders"],
             "paid_orders": row["paid_orders"],
@@ -123,39 +132,46 @@ def _aggregate(start: datetime.date, end: datetime.date) -> dict[datetime.date, 
             "refunded": Decimal("0.00"),
         }
     for row in refunds:
+        if row["day"] not in days:
+            undated += row["refunds"]
+            continue
         entry = days[row["day"]].setdefault(
             (row["payment_channel"], row["currency"]),
             {"orders": 0, "paid_orders": 0, "paid": Decimal("0.00")},
         )
         entry["refunds"] = row["refunds"]
         entry["refunded"] = row["refunded"] or Decimal("0.00")
-    return days
+    return days, undated
 
 
-def figures(start: datetime.date, end: datetime.date) -> dict[datetime.date, dict]:
+def figures(start: datetime.date, end: datetime.date) -> tuple[dict[datetime.date, dict], int]:
     """The days' figures: closed days from the cache where it has them, the others
-    aggregated in one pass over the range they span, and the closed ones kept."""
+    aggregated in one pass over the range they span, and the closed ones kept (unless
+    some rows could not be placed on a day: their count is returned)."""
     closed_until = timezone.localdate() - datetime.timedelta(days=LIVE_DAYS)
     all_days = [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
     closed = [day for day in all_days if day <= closed_until]
     cached = cache.get_many([_day_key(day) for day in closed])
     days = {day: cached[_day_key(day)] for day in closed if _day_key(day) in cached}
     missing = [day for day in all_days if day not in days]
+    undated = 0
     if missing:
-        fresh = _aggregate(min(missing), max(missing))
+        fresh, undated = _aggregate(min(missing), max(missing))
         days.update({day: fresh[day] for day in missing})
-        cache.set_many(
-            {_day_key(day): fresh[day] for day in missing if day <= closed_until},
-            CLOSED_DAY_SECONDS,
-        )
-    return days
+        if not undated:
+            cache.set_many(
+                {_day_key(day): fresh[day] for day in missing if day <= closed_until},
+                CLOSED_DAY_SECONDS,
+            )
+    return days, undated
 
 
 def build(params: Mapping[str, str]) -> dict:
     start, end = date_range(params)
+    days, undated = figures(start, end)
     rows: dict[tuple, dict] = {
         (day, channel, currency): values
-        for day, per_day in figures(start, end).items()
+        for day, per_day in days.items()
         for (channel, currency), values in per_day.items()
     }
     table = [
@@ -187,6 +203,7 @@ def build(params: Mapping[str, str]) -> dict:
     return {
         "start": start,
         "end": end,
+        "undated": undated,
         "attention_open": sum(attention.values()),
         "attention": [(label, attention.get(kind, 0)) for kind, label in AttentionKind.choices],
         "rows": table,

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from payments import registry
@@ -116,6 +116,7 @@ def _reject(
     remote_addr,
     error: WebhookRejected,
     unread_bytes: int | None = None,
+    keep_body: bool = True,
 ) -> WebhookOutcome:
     """Record a refused delivery: its kept headers, size, digest and first 2 KiB.
 
@@ -138,7 +139,9 @@ def _reject(
         "event_id": None,
         "status": InboxStatus.REJECTED,
         "headers": _within(_headers_to_keep(headers), REJECTED_HEADERS_KEPT),
-        "body": "" if unread_bytes is not None else _body_prefix(body, REJECTED_BODY_KEPT),
+        "body": (
+            _body_prefix(body, REJECTED_BODY_KEPT) if keep_body and unread_bytes is None else ""
+        ),
         "body_bytes": unread_bytes if unread_bytes is not None else len(body),
         "remote_addr": remote_addr,
         "last_error": f"{error.code}: {error.message}"[:1000],
@@ -260,9 +263,20 @@ def webhook_receive(
         event = provider.parse_webhook(body, headers)
         _check_event_matches_configuration(provider, event)
     except WebhookRejected as exc:
-        return _reject(
-            channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=exc
+        signed = exc.details.get("signature") == SignatureStatus.VALID
+        refused = _reject(
+            channel=channel,
+            body=body,
+            headers=headers,
+            remote_addr=remote_addr,
+            error=exc,
+            # A signed body of a channel that never keeps one whole may hold what must
+            # never be stored (a PaymentIntent's client_secret): its digest and size only.
+            keep_body=not signed or provider.signature_kept,
         )
+        if signed and provider.refusal_acknowledged:
+            return WebhookOutcome(200, exc.code, exc.message, refused.event)
+        return refused
     # A channel verified from its kept signature keeps the body as it came; another
     # keeps the event as parsed (without what must never be stored).
     kept = (
@@ -472,10 +486,13 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.status = InboxStatus.REJECTED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (400, exc.code, exc.message)
-        except WebhookRejected as exc:  # stored, but no longer readable as verified
-            row.status = InboxStatus.REJECTED
+        except WebhookRejected as exc:
+            # Verified when it was stored, but not readable now (the verification key
+            # removed or rotated meanwhile, say): kept failed, retried and listed for
+            # staff; never refused for good after the provider was told 200.
+            row.status = InboxStatus.FAILED
             row.last_error = f"{exc.code}: {exc.message}"
-            outcome = (400, exc.code, exc.message)
+            outcome = (503, exc.code, exc.message)
         except EventConflict as exc:
             # Recorded for support; the provider need not send it again.
             row.status = InboxStatus.REJECTED
@@ -519,19 +536,34 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
 
 
 def webhook_events_due(
-    *, received_before: datetime, failed_before: datetime, max_attempts: int, limit: int
+    *,
+    received_before: datetime,
+    received_after: datetime,
+    failed_before: datetime,
+    max_attempts: int,
+    limit: int,
 ) -> list[int]:
-    """Inbox rows no task is known to hold: received before ``received_before``, or
-    failed, last tried before ``failed_before`` with fewer than ``max_attempts`` tries.
-    Oldest first."""
+    """Inbox rows no task is known to hold, oldest first: received between
+    ``received_after`` and ``received_before`` and not sent again since
+    ``received_before``; and failed, last tried (or sent again) before
+    ``failed_before``, with fewer than ``max_attempts`` tries. Each is stamped
+    ``processed_at`` now, so a backlog is sent again once per period, not on every
+    sweep."""
     received = WebhookEvent.objects.filter(
-        status=InboxStatus.RECEIVED, received_at__lt=received_before
+        Q(processed_at__isnull=True) | Q(processed_at__lt=received_before),
+        status=InboxStatus.RECEIVED,
+        received_at__lt=received_before,
+        received_at__gte=received_after,
     )
     failed = WebhookEvent.objects.filter(
         status=InboxStatus.FAILED, processed_at__lt=failed_before, attempts__lt=max_attempts
     )
     pks = list(received.order_by("received_at").values_list("pk", flat=True)[:limit])
     pks += failed.order_by("received_at").values_list("pk", flat=True)[: limit - len(pks)]
+    if pks:
+        WebhookEvent.objects.filter(pk__in=pks, status__in=REAPPLICABLE).update(
+            processed_at=timezone.now()
+        )
     return pks
 
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from payments.models import WebhookEvent
+from payments.models import InboxStatus, WebhookEvent
 from payments.services import (
     WebhookOutcome,
     inbox_apply,
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 # timeout (1 h), so that a retry waiting in a worker is not delivered a second time.
 RETRY_BASE_SECONDS = 10
 RETRY_MAX_SECONDS = 30 * 60
+# How long the sweeper sends again an event left received; an older one stays listed
+# for staff (Payments > Webhook events, status received).
+SWEEP_RECEIVED_FOR = timedelta(days=3)
 
 
 def retry_delay(retries: int) -> int:
@@ -106,15 +109,16 @@ def apply_webhook_event(self, pk: int) -> str:
             extra={"inbox_id": pk, "channel": outcome.event.channel, "code": outcome.code},
         )
         return outcome.code
-    if outcome.code != "duplicate":
-        _follow_up(outcome)
+    # A duplicate too: the run that applied it may have died before its follow-up.
+    _follow_up(outcome)
     return outcome.code
 
 
 def _follow_up(outcome: WebhookOutcome) -> None:
     """What a channel does after one of its events is applied (Stripe: dj-stripe's sync)."""
     row = outcome.event
-    if row.channel == "stripe" and outcome.http_status < 400:
+    settled = row.status in (InboxStatus.APPLIED, InboxStatus.IGNORED)
+    if row.channel == "stripe" and outcome.http_status < 400 and settled:
         sync_stripe_event.delay(row.pk)
 
 
@@ -149,10 +153,13 @@ def sync_stripe_event(self, pk: int) -> None:
 def sweep_webhook_inbox(*, limit: int = 500) -> int:
     """Enqueue again what no task will apply: rows left received for
     WEBHOOK_SWEEP_AFTER_SECONDS (a lost broker message, a worker gone before its
-    commit), and failed rows with tries left whose retry never came back."""
+    commit), at most once per that period each and for three days, and failed rows
+    with tries left whose retry never came back."""
     now = timezone.now()
     due = webhook_events_due(
         received_before=now - timedelta(seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS),
+        # As long as reconciliation retries failed events: older ones are for staff.
+        received_after=now - SWEEP_RECEIVED_FOR,
         failed_before=now - timedelta(seconds=2 * RETRY_MAX_SECONDS),
         max_attempts=settings.WEBHOOK_APPLY_RETRIES,
         limit=limit,

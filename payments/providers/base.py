@@ -253,10 +253,15 @@ class PaymentGateway(Protocol):
     # of another. None / "": the channel has no such notion.
     livemode: bool | None
     app_id: str
-    # True: a delivery is verified by this provider's parse_webhook, and stored with the
-    # header that signs it. False: verified upstream (dj-stripe) and stored without it,
-    # so a stored event is read back with event_from_payload.
+    # True: a delivery is stored whole with the header that signs it, and verified again
+    # when it is read back. False: verified once, when received (Stripe's signatures
+    # expire after 300 s), and stored as parsed, without what must never be kept; a
+    # stored event is read back with event_from_payload.
     signature_kept: bool
+    # True: a signed delivery refused for what it says (another mode, not readable as
+    # an event of ours) is recorded and answered 200, since the provider would retry
+    # it for days and then disable the endpoint (Stripe). False: answered 4xx.
+    refusal_acknowledged: bool
 
     def start_payment(self, request: PaymentRequest) -> PaymentStart:
         """Create the payment at the provider; idempotent per ``attempt_bid``."""
@@ -329,7 +334,7 @@ class RowsDelegated:
 # What the registry's system check looks for on a provider class.
 PROVIDER_ATTRIBUTES = (
     "channel", "methods", "default_method", "currencies", "attempt_model", "livemode",
-    "app_id", "signature_kept",
+    "app_id", "signature_kept", "refusal_acknowledged",
     "build_attempt", "apply_start", "apply_payment_state", "attempts_for", "client_data",
     "start_payment", "parse_webhook", "event_from_payload", "refund", "fetch_payment",
     "fetch_refund", "find_refund", "close_payment",

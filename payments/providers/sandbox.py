@@ -58,6 +58,7 @@ class SandboxProvider:
     attempt_model: ClassVar[type] = SandboxAttempt
     livemode: bool | None = None  # takes every event it signs itself
     signature_kept: bool = True
+    refusal_acknowledged: bool = False
     app_id: str = ""
 
     # ---- attempt rows ----

@@ -170,6 +170,8 @@ def test_the_sweeper_sends_again_what_no_task_holds(queued, settings):
     abandoned = now - timedelta(seconds=2 * tasks.RETRY_MAX_SECONDS + 5)
     lost = WebhookEventFactory(status=InboxStatus.RECEIVED)
     fresh = WebhookEventFactory(status=InboxStatus.RECEIVED)
+    resent = WebhookEventFactory(status=InboxStatus.RECEIVED)  # sent again a moment ago
+    ancient = WebhookEventFactory(status=InboxStatus.RECEIVED)  # for staff now
     failed = WebhookEventFactory(status=InboxStatus.FAILED, attempts=2)
     retrying = WebhookEventFactory(status=InboxStatus.FAILED, attempts=2)
     exhausted = WebhookEventFactory(status=InboxStatus.FAILED, attempts=5)
@@ -178,12 +180,47 @@ def test_the_sweeper_sends_again_what_no_task_holds(queued, settings):
     WebhookEvent.objects.filter(pk__in=[failed.pk, exhausted.pk]).update(processed_at=abandoned)
     WebhookEvent.objects.filter(pk=retrying.pk).update(processed_at=now)
     WebhookEvent.objects.filter(pk=fresh.pk).update(received_at=now)
+    WebhookEvent.objects.filter(pk=resent.pk).update(received_at=old, processed_at=now)
+    WebhookEvent.objects.filter(pk=ancient.pk).update(
+        received_at=now - tasks.SWEEP_RECEIVED_FOR - timedelta(minutes=1)
+    )
 
     assert tasks.sweep_webhook_inbox() == 2
     assert queued["apply"] == [lost.pk, failed.pk]
+    # The next sweep, a minute later, does not send the same backlog again.
+    assert tasks.sweep_webhook_inbox() == 0
 
 
 def test_the_stripe_sync_is_rate_limited_and_its_rate_checked(settings):
     assert app.conf.task_annotations["payments.sync_stripe_event"]["rate_limit"] == "10/s"
     settings.CELERY_TASK_ANNOTATIONS = {"payments.sync_stripe_event": {"rate_limit": "fast"}}
     assert "config.E018" in {message.id for message in run_checks()}
+
+
+def test_a_stored_event_that_no_longer_verifies_is_kept_failed_not_refused(
+    sandbox_channel, queued, monkeypatch
+):
+    """Verified and answered 200 when it came, then unreadable in the worker (the key
+    rotated meanwhile, say): failed, retried and listed for staff, never rejected."""
+    from payments.providers.base import WebhookNotConfigured
+
+    order, attempt = an_unpaid_sandbox_order()
+    provider = registry.get_provider("sandbox")
+    body, headers = provider.complete(attempt.attempt_bid, succeeded=True)
+    deliver(body, headers)
+
+    def unverifiable(self, body, headers):
+        raise WebhookNotConfigured("no key", channel="sandbox")
+
+    monkeypatch.setattr(type(provider), "parse_webhook", unverifiable)
+    monkeypatch.setattr(tasks.apply_webhook_event, "retry", lambda **options: Retry())
+    row = WebhookEvent.objects.get()
+    with pytest.raises(Retry):
+        run_as_worker(row.pk, retries=0)
+    row.refresh_from_db()
+    assert row.status == InboxStatus.FAILED
+    assert row.last_error.startswith("webhook_not_configured")
+    monkeypatch.undo()
+    assert tasks.apply_webhook_event(row.pk) == "applied"  # once the key is back
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID

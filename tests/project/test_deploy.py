@@ -105,8 +105,10 @@ def test_workers_for_each_queue_and_one_beat_run_the_background_work(compose, se
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
     assert routed <= queues
     assert beat["command"][:4] == ["celery", "-A", "payments_project", "beat"]
-    for service in (worker, sync, beat):
+    # web too: without a broker it would apply every webhook in its request.
+    for service in (services["web"], worker, sync, beat):
         assert service["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        assert "redis" in service["depends_on"]
     assert services["redis"]["image"].startswith("redis:")
     # No loop of the old cron jobs is left: beat schedules them.
     assert not {"reconcile", "expire", "prune-inbox"} & set(services)

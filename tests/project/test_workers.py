@@ -3,7 +3,8 @@ machine's Redis and RabbitMQ and on the MariaDB test database: at-least-once del
 gives exactly one application.
 
 Each test sends to a queue of its own, so that nothing another run left in a broker
-reaches its worker.
+reaches its worker; the beat test, whose beat sends to the default queue, empties its
+Redis database first.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ class Worker:
     def start(self) -> Worker:
         args = [sys.executable, "-m", "tests.worker", "--pool=prefork", "--concurrency=1"]
         args += ["-Q", self.queue, "--without-gossip", "--without-mingle", "--loglevel=INFO"]
+        return self._run(args)
+
+    def start_beat(self, schedule: Path) -> Worker:
+        """Celery beat instead, its schedule state in ``schedule``."""
+        args = [sys.executable, "-m", "celery", "-A", "payments_project", "beat"]
+        return self._run([*args, "--loglevel=INFO", "--schedule", str(schedule)])
+
+    def _run(self, args: list[str]) -> Worker:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
@@ -199,3 +208,29 @@ def test_twenty_duplicate_deliveries_while_a_worker_runs_give_one_application(
     assert WebhookEvent.objects.count() == 1
     row.refresh_from_db()
     applied_once(order, row)
+
+
+def test_beat_schedules_the_work_a_worker_then_does(sandbox_channel, workers, tmp_path):
+    """A real beat, with expiry every second, and a worker on the default queue: an
+    unpaid order past its time is timed out without anyone asking."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    require_broker(REDIS)  # empties the test's Redis database, queues included
+    product = ProductFactory(price=Decimal("19.90"), currency="cny")
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    worker = Worker(REDIS, "celery", tmp_path / "worker.log").start()
+    workers.append(worker)
+    beat = Worker(REDIS, "celery", tmp_path / "beat.log", EXPIRE_INTERVAL_SECONDS="1")
+    workers.append(beat.start_beat(tmp_path / "beat-schedule"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        order.refresh_from_db()
+        if order.status == OrderStatus.TIMEOUT:
+            break
+        time.sleep(0.3)
+    assert order.status == OrderStatus.TIMEOUT, beat.output()[-2000:] + worker.output()[-2000:]
+    assert "orders.expire_orders" in beat.output()

@@ -63,6 +63,7 @@ class PingxxProvider(RowsDelegated):
     channel: ClassVar[str] = CHANNEL
     livemode: bool | None = None  # set from the secret key
     signature_kept: bool = True
+    refusal_acknowledged: bool = False
     app_id: str = ""
     methods: ClassVar[tuple[str, ...]] = (
         "alipay_qr",

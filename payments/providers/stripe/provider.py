@@ -82,6 +82,7 @@ class StripeProvider(RowsDelegated):
     app_id: str = ""
     livemode: bool | None = None  # set from the secret key
     signature_kept: bool = False
+    refusal_acknowledged: bool = True
 
     def __init__(self) -> None:
         self._secret_key: str = settings.STRIPE_SECRET_KEY

@@ -430,3 +430,29 @@ def test_closed_days_come_from_the_cache_and_our_changes_forget_them(
     assert paid_cny() == Decimal("10.00")
     cache.clear()  # the day's figures expired
     assert paid_cny() == Decimal("15.00")
+
+
+@pytest.mark.django_db
+def test_rows_the_database_cannot_place_on_a_day_are_announced_not_dropped(client):
+    """MySQL without its time-zone tables gives NULL days: the page says how many rows
+    it could not count, and keeps nothing in the cache."""
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from orders import dashboard
+
+    cache.clear()
+    today = timezone.localdate()
+
+    def undated(start, end):
+        days = {start + timedelta(days=n): {} for n in range((end - start).days + 1)}
+        return days, 3
+
+    client.force_login(agent("viewer"))
+    with mock.patch.object(dashboard, "_aggregate", side_effect=undated):
+        response = client.get(DASHBOARD)
+    assert response.status_code == 200
+    assert "3 orders and refunds of this range are" in response.content.decode()
+    assert cache.get(dashboard._day_key(today - timedelta(days=5))) is None

@@ -157,3 +157,30 @@ def test_with_a_broker_the_request_only_stores_and_a_worker_applies_then_syncs(
     row.refresh_from_db()
     assert row.status == InboxStatus.APPLIED
     assert row.last_error == "dj-stripe sync: RuntimeError: Stripe answered 503"
+
+
+@pytest.mark.django_db
+def test_a_signed_event_refused_for_its_content_is_acknowledged_without_its_body(channel, fake):
+    """Stripe would retry a 4xx for days and then disable the endpoint: a signed event
+    refused for what it says (here, a live event at a test configuration) is recorded
+    and answered 200, keeping its digest and size but never its body, which may carry a
+    client secret."""
+    from payments.models import InboxStatus, WebhookEvent
+
+    product = ProductFactory(price=Decimal("500"), currency="jpy")
+    order, _ = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    intent = fake.payment_intents[services.payment_start(order=order).attempt.payment_intent_id]
+    fake.succeed(intent["id"])
+    obj = registry.get_provider("stripe").fetch_payment(intent["id"]).raw
+    assert obj["client_secret"]
+    body, headers = signed_event("payment_intent.succeeded", obj)
+    body = body.replace(b'"livemode": false', b'"livemode": true')
+    headers = signed(body)
+    outcome = webhook_deliver(channel="stripe", body=body, headers=headers)
+    assert (outcome.http_status, outcome.code) == (200, "webhook_livemode_mismatch")
+    row = WebhookEvent.objects.get()
+    assert row.status == InboxStatus.REJECTED and row.event_id is None
+    assert row.body == "" and row.body_bytes == len(body) and row.digest
+    assert obj["client_secret"] not in json.dumps(row.headers) + row.last_error
+    order.refresh_from_db()
+    assert order.status == OrderStatus.UNPAID
