@@ -317,9 +317,10 @@ def _admin_order(product: tuple[str, Decimal]) -> int:
 
 def orders_load(first: int, last: int, fixtures: Fixtures, *, chunk: int = 200_000) -> None:
     """Orders ``first``..``last`` (sequence numbers) with a shop's spread: statuses as
-    STATUS_SPREAD, created over two years, many users (about four orders each), the
-    API user's among them, every product; then one "paid" history line per paid order
-    (the API's ``paid_at`` reads it)."""
+    STATUS_SPREAD, created over the two years up to now in the order of their ids (as a
+    shop's table grows: the newest days are the newest rows), many users (about four
+    orders each), the API user's among them, every product; then one "paid" history
+    line per paid order (the API's ``paid_at`` reads it)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -346,7 +347,8 @@ def orders_load(first: int, last: int, fixtures: Fixtures, *, chunk: int = 200_0
                      ELSE 'sandbox' END,
                 CASE WHEN s.seq % 10 IN (7, 8) THEN 'usd' ELSE 'cny' END
             FROM (SELECT seq, {STATUS_SPREAD} AS status, UTC_TIMESTAMP()
-                      - INTERVAL ((seq * 104729) % {TWO_YEARS}) SECOND AS created
+                      - INTERVAL (({last} - seq) * {TWO_YEARS} DIV {last - first + 1}) SECOND
+                      AS created
                   FROM (SELECT seq, (seq * 37) % 100 AS b FROM seq_{low}_to_{high}) AS r) AS s
             JOIN bench_products p ON p.n = s.seq % {PRODUCTS}
         """)  # noqa: S608

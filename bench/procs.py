@@ -206,3 +206,20 @@ def cpu_others(mark: tuple[int, int], seconds: float) -> float:
     busy, ours = cpu_mark()
     capacity = seconds * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
     return max(0.0, (busy - mark[0]) - (ours - mark[1])) / capacity if capacity else 0.0
+
+
+def settle(*, quiet: float = 0.05, limit: float = 30) -> str:
+    """Wait, up to ``limit`` seconds, for a second in which processes outside the
+    benchmark use less than ``quiet`` of the CPU (a migration's or a load's aftermath
+    in the servers is ours, and counted): the reference is measured on a quiet machine.
+    Says how it went when it had to wait."""
+    started = time.perf_counter()
+    while True:
+        mark = cpu_mark()
+        time.sleep(1)
+        others = cpu_others(mark, 1)
+        waited = time.perf_counter() - started
+        if others < quiet:
+            return f"waited {waited:.0f} s for a quiet machine" if waited > 1.5 else ""
+        if waited >= limit:
+            return f"the machine stayed busy ({others:.0%} by other processes) for {limit:.0f} s"

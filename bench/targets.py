@@ -55,11 +55,12 @@ def report(measured: list[Measured], rss_mib: list[float]) -> list[str]:
     for m in measured:
         if m.name.startswith("order list") and m.queries:
             by_page.setdefault(m.size, set()).add(max(m.queries))
-    constant = bool(by_page) and all(len(counts) == 1 for counts in by_page.values())
-    lines.append(
-        f"{verdict(bool(constant))} queries per request constant in page size (order list "
-        f"20 and 100 a page: {', '.join(str(sorted(c)) for c in by_page.values()) or 'n/a'})"
-    )
+    if by_page:
+        constant = all(len(counts) == 1 for counts in by_page.values())
+        lines.append(
+            f"{verdict(constant)} queries per request constant in page size (order list "
+            f"20 and 100 a page: {', '.join(str(sorted(c)) for c in by_page.values())})"
+        )
     if varying:
         lines.append(f"       queries varied between requests in: {', '.join(sorted(varying))}")
     sizes = sorted({m.size for m in measured})

@@ -278,6 +278,7 @@ def main() -> int:
             env=service_env, log=run_dir / "stripe-sync.log", queue="stripe_sync"
         )
 
+        reference = next(s for s in SCENARIOS if s.name == "reference B")
         wanted = [s.strip().lower() for s in args.scenarios.split(",") if s.strip()]
         chosen = [
             s
@@ -295,6 +296,9 @@ def main() -> int:
             )
             loaded = size
             b_rate = 0.0
+            settled = procs.settle()
+            if settled:
+                print(f"    {settled}", flush=True)
             for scenario in chosen:
                 pool_size = int(max(b_rate, 200) * (args.seconds + WARMUP) * POOL_SHARE) + 50
                 next_request = scenario.build(context, pool_size)
@@ -333,6 +337,19 @@ def main() -> int:
                 drained = drain()
                 if drained:
                     print(f"    {drained}", flush=True)
+            again = load.run(
+                port=port,
+                next_request=reference.build(context, 0),
+                connections=args.connections,
+                seconds=args.seconds,
+                warmup=WARMUP,
+            )
+            print(
+                f"reference B again, after the scenarios: {again.rate:.0f} req/s "
+                f"({again.rate / b_rate if b_rate else 0:.2f} of the first: the drift of "
+                "the machine meanwhile)",
+                flush=True,
+            )
             text, rss = worker_rss(gunicorn)
             print(text, flush=True)
 
