@@ -6,9 +6,9 @@ amounts are never added across currencies. The chart is server-rendered SVG. Row
 the database cannot place on a day are counted and the page says so, never dropped
 unseen.
 
-The figures of a closed day (before yesterday) are kept in the cache for
+The figures of a closed day (before today) are kept in the cache for
 ``CLOSED_DAY_SECONDS``, so the page costs the same on a million orders as on a thousand:
-only the days not in the cache, at least today and yesterday, are aggregated. A status
+only the days not in the cache, at least today, are aggregated. A status
 change of an order, or a refund settled, on an order of a closed day forgets that day
 in the cache once it commits (``day_forget``); it shows on the next view where the
 cache is shared (CACHE_URL on Redis), else, like a write by another system, within
@@ -44,9 +44,9 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 PAID = (OrderStatus.PAID, OrderStatus.REFUNDED)
 
-# How long a closed day's figures are kept; today and yesterday are always aggregated.
+# How long a closed day's figures are kept; today's are always aggregated.
 CLOSED_DAY_SECONDS = 600
-LIVE_DAYS = 2
+LIVE_DAYS = 1
 
 CHART_HEIGHT = 160
 BAR_WIDTH = 14

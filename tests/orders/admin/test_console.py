@@ -391,8 +391,8 @@ def test_dashboard_is_linked_from_the_order_list(client):
 def test_closed_days_come_from_the_cache_and_our_changes_forget_them(
     client, django_capture_on_commit_callbacks
 ):
-    """Figures of days before yesterday are aggregated once, then read from the cache:
-    later views aggregate only today and yesterday. A status change made here on an
+    """Figures of days before today are aggregated once, then read from the cache:
+    later views aggregate only today. A status change made here on an
     order of such a day shows at once; a row another system writes shows once the
     day's cached figures expire."""
     from datetime import timedelta
@@ -416,7 +416,7 @@ def test_closed_days_come_from_the_cache_and_our_changes_forget_them(
     with mock.patch.object(dashboard, "_aggregate", wraps=dashboard._aggregate) as aggregated:
         client.get(DASHBOARD)
     today = timezone.localdate()
-    aggregated.assert_called_once_with(today - timedelta(days=1), today)
+    aggregated.assert_called_once_with(today, today)
 
     old.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
