@@ -299,6 +299,14 @@ def main() -> int:
             settled = procs.settle()
             if settled:
                 print(f"    {settled}", flush=True)
+            # Every worker's first requests import and connect: not part of any figure.
+            load.run(
+                port=port,
+                next_request=reference.build(context, 0),
+                connections=args.connections,
+                seconds=args.seconds,
+                warmup=WARMUP,
+            )
             for scenario in chosen:
                 pool_size = int(max(b_rate, 200) * (args.seconds + WARMUP) * POOL_SHARE) + 50
                 next_request = scenario.build(context, pool_size)
