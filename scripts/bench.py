@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -212,6 +213,9 @@ def drain(limit: float = 300) -> str:
 
 def main() -> int:
     args = arguments()
+    # Stopped by a signal: the finally below still stops gunicorn, the workers and the
+    # doubles, and drops the scratch database.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     database_url, name = env.database()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     keys = env.keys()
