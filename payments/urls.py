@@ -1,12 +1,12 @@
-"""The provider-facing URLs: webhooks (and dj-stripe's own)."""
+"""The provider-facing URLs: webhooks. dj-stripe's own webhook view is not routed: every
+Stripe delivery goes through /webhooks/stripe/ and the inbox."""
 
-from django.urls import include, path
+from django.urls import path
 
 from payments import views
 
 urlpatterns = [
     path("webhooks/pingxx/", views.pingxx_webhook, name="webhook-pingxx"),
     path("webhooks/stripe/", views.stripe_webhook, name="webhook-stripe"),
-    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("webhooks/sandbox/", views.sandbox_webhook, name="webhook-sandbox"),
 ]

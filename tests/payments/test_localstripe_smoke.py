@@ -1,26 +1,15 @@
-"""The Stripe test infrastructure works: localstripe answers the real SDK, and its signed
-webhooks reach dj-stripe through a live server, which verifies, logs and syncs them.
+"""The Stripe test infrastructure works: localstripe answers the real SDK.
 
-These tests need neither our provider nor our receivers: the receivers are disconnected
-here, so that a failure points at the infrastructure.
+These tests need neither our provider nor our receivers, so that a failure points at
+the infrastructure; tests/payments/test_stripe_localstripe.py drives the service with
+it, its webhooks included.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
-from collections.abc import Iterator
-
 import pytest
 import stripe
-from django.urls import NoReverseMatch, reverse
-from djstripe import models as djstripe_models
-from djstripe.settings import djstripe_settings
-from djstripe.signals import WEBHOOK_SIGNALS
 
-from payments import stripe_webhooks
 from tests.localstripe import StripeLocal
 
 VISA = "4242424242424242"
@@ -128,137 +117,3 @@ def test_flush_forgets_every_object(stripe_local: StripeLocal):
 
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payment_intents.retrieve(payment_intent.id)
-
-
-# ---- Webhooks, through dj-stripe ----
-
-
-@pytest.fixture
-def without_our_receivers() -> Iterator[None]:
-    """dj-stripe's own handlers only: ours need our provider and orders."""
-    signals = [WEBHOOK_SIGNALS[name] for name in stripe_webhooks.HANDLED_EVENTS]
-    for signal in signals:
-        assert signal.disconnect(stripe_webhooks.apply_stripe_event, sender=djstripe_models.Event)
-    try:
-        yield
-    finally:
-        for signal in signals:
-            signal.connect(stripe_webhooks.apply_stripe_event, sender=djstripe_models.Event)
-
-
-def webhook_endpoint(stripe_local: StripeLocal) -> djstripe_models.WebhookEndpoint:
-    account = djstripe_models.Account.objects.get(id=stripe_local.account_id)
-    return djstripe_models.WebhookEndpoint.objects.create(
-        id="we_localstripe000000000",
-        djstripe_owner_account=account,
-        livemode=False,
-        url="http://localhost/stripe/webhook/",
-        secret=stripe_local.webhook_secret,
-        status="enabled",
-        enabled_events=["*"],
-        api_version=djstripe_settings.STRIPE_API_VERSION,
-        djstripe_validation_method="verify_signature",
-        djstripe_tolerance=300,
-    )
-
-
-def webhook_path(endpoint: djstripe_models.WebhookEndpoint) -> str:
-    try:
-        return reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint.djstripe_uuid})
-    except NoReverseMatch:
-        pytest.fail(
-            'payments/urls.py needs path("stripe/", include("djstripe.urls", namespace="djstripe"))'
-        )
-
-
-def triggers_for(event_type: str, object_id: str) -> list[djstripe_models.WebhookEventTrigger]:
-    return [
-        trigger
-        for trigger in djstripe_models.WebhookEventTrigger.objects.order_by("id")
-        if trigger.json_body.get("type") == event_type
-        and trigger.json_body.get("data", {}).get("object", {}).get("id") == object_id
-    ]
-
-
-def sign(body: bytes, secret: str, timestamp: int) -> str:
-    signed = f"{timestamp}.".encode() + body
-    return f"t={timestamp},v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}"
-
-
-@pytest.mark.usefixtures("without_our_receivers")
-def test_a_payment_webhook_reaches_dj_stripe_and_is_synced(stripe_local: StripeLocal, live_server):
-    endpoint = webhook_endpoint(stripe_local)
-    stripe_local.server.configure_webhook(
-        "djstripe",
-        live_server.url + webhook_path(endpoint),
-        stripe_local.webhook_secret,
-        events=["payment_intent.succeeded"],
-    )
-    payment_intent = paid_intent(stripe_local.client(), amount=1200)
-
-    # dj-stripe stores the trigger first, then verifies and processes it in the same
-    # request: wait until it has settled.
-    deadline = time.monotonic() + WEBHOOK_WAIT_SECONDS
-    while True:
-        triggers = triggers_for("payment_intent.succeeded", payment_intent.id)
-        if any(trigger.processed or trigger.exception for trigger in triggers):
-            break
-        assert time.monotonic() < deadline, (
-            f"no webhook processed within {WEBHOOK_WAIT_SECONDS} s; triggers: {triggers}; "
-            f"localstripe's log:\n{stripe_local.server.log()[-3000:]}"
-        )
-        time.sleep(0.1)
-
-    [trigger] = triggers
-    assert trigger.valid
-    assert trigger.processed, f"{trigger.exception}\n{trigger.traceback}"
-    assert trigger.webhook_endpoint == endpoint
-    event = djstripe_models.Event.objects.get(id=trigger.json_body["id"])
-    assert trigger.event == event
-    assert event.type == "payment_intent.succeeded"
-    assert event.djstripe_owner_account_id == stripe_local.account_id
-    # dj-stripe fetched the PaymentIntent again from localstripe and kept its copy.
-    synced = djstripe_models.PaymentIntent.objects.get(id=payment_intent.id)
-    assert (synced.stripe_data["status"], synced.stripe_data["amount"]) == ("succeeded", 1200)
-
-
-@pytest.mark.usefixtures("without_our_receivers")
-def test_a_webhook_with_a_forged_signature_is_refused(stripe_local: StripeLocal, client):
-    endpoint = webhook_endpoint(stripe_local)
-    path = webhook_path(endpoint)
-    payment_intent = paid_intent(stripe_local.client())
-    now = int(time.time())
-    body = json.dumps(
-        {
-            "id": "evt_forged00000000",
-            "object": "event",
-            "type": "payment_intent.succeeded",
-            "livemode": False,
-            "created": now,
-            "api_version": "2017-08-15",
-            "data": {"object": payment_intent.to_dict()},
-        }
-    ).encode()
-
-    forged = client.post(
-        path,
-        body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=sign(body, "whsec_" + "forger".ljust(32, "0"), now),
-    )
-
-    assert forged.status_code == 400
-    [trigger] = djstripe_models.WebhookEventTrigger.objects.all()
-    assert (trigger.valid, trigger.processed) == (False, False)
-    assert not djstripe_models.Event.objects.exists()
-
-    # The same body, signed with the endpoint's secret, is taken: the signature made
-    # the difference.
-    genuine = client.post(
-        path,
-        body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=sign(body, stripe_local.webhook_secret, now),
-    )
-    assert genuine.status_code == 200, genuine.content
-    assert djstripe_models.Event.objects.filter(id="evt_forged00000000").exists()
