@@ -210,11 +210,15 @@ def test_a_card_payment_is_applied_from_the_signed_webhook(webhooks_delivered: S
     assert inbox.order_bid == order.order_bid
     assert intent_id not in inbox.body or paid.client_secret not in inbox.body
     assert OrderEvent.objects.filter(order=order, to_status=OrderStatus.PAID).count() == 1
-    # After applying it, dj-stripe syncs its own copy from localstripe.
-    event = synced(stripe_local, inbox.event_id)
-    assert event.type == "payment_intent.succeeded"
-    synced = djstripe_models.PaymentIntent.objects.get(id=intent_id)
-    assert (synced.stripe_data["status"], synced.stripe_data["amount"]) == ("succeeded", 2500)
+    # After applying it, dj-stripe syncs its own copy from localstripe (the event, then
+    # the PaymentIntent it names, fetched again).
+    assert synced(stripe_local, inbox.event_id).type == "payment_intent.succeeded"
+    deadline = time.monotonic() + WEBHOOK_WAIT_SECONDS
+    while not djstripe_models.PaymentIntent.objects.filter(id=intent_id).exists():
+        assert time.monotonic() < deadline, "dj-stripe kept no copy of the PaymentIntent"
+        time.sleep(POLL_SECONDS)
+    copy = djstripe_models.PaymentIntent.objects.get(id=intent_id)
+    assert (copy.stripe_data["status"], copy.stripe_data["amount"]) == ("succeeded", 2500)
 
 
 def test_a_declined_card_fails_the_attempt_and_leaves_the_order_unpaid(
