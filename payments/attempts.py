@@ -123,26 +123,25 @@ def attempt_closed_unstarted(provider, attempt) -> AttemptChange | None:
     """A pending attempt whose provider answer was never recorded (no payment id):
     closed, since the client never got what it needs to pay. None if it has an id or
     is no longer pending."""
-    if attempt.status != AttemptStatus.PENDING or attempt.provider_payment_id:
+    if attempt.provider_payment_id:
         return None
-    before = attempt.status
-    attempt.status = AttemptStatus.CLOSED
-    return _saved(provider, attempt, before, ["status", "updated_at"])
+    return _moved(provider, attempt, AttemptStatus.PENDING, AttemptStatus.CLOSED)
 
 
 def attempt_refunded(provider, attempt) -> AttemptChange | None:
     """The attempt's payment is refunded in full (or a duplicate payment is given back)."""
-    if attempt is None or attempt.status != AttemptStatus.PAID:
-        return None
-    before = attempt.status
-    attempt.status = AttemptStatus.REFUNDED
-    return _saved(provider, attempt, before, ["status", "updated_at"])
+    return _moved(provider, attempt, AttemptStatus.PAID, AttemptStatus.REFUNDED)
 
 
 def attempt_refund_reversed(provider, attempt) -> AttemptChange | None:
     """A refund of the attempt failed after it succeeded: the money is back, paid again."""
-    if attempt is None or attempt.status != AttemptStatus.REFUNDED:
+    return _moved(provider, attempt, AttemptStatus.REFUNDED, AttemptStatus.PAID)
+
+
+def _moved(provider, attempt, source: int, target: int) -> AttemptChange | None:
+    """The attempt moved from ``source`` to ``target``; None (nothing saved) when there
+    is no attempt or it is not in ``source``."""
+    if attempt is None or attempt.status != source:
         return None
-    before = attempt.status
-    attempt.status = AttemptStatus.PAID
-    return _saved(provider, attempt, before, ["status", "updated_at"])
+    attempt.status = target
+    return _saved(provider, attempt, source, ["status", "updated_at"])
