@@ -316,8 +316,20 @@ def verified_event_rejected(*, channel: str, body: str, error: WebhookRejected) 
     return _reject(channel=channel, body=body.encode(), headers={}, remote_addr=None, error=error)
 
 
-# What a look-up of a repeated delivery reads: never the body.
-_LOOKED_UP = ("pk", "channel", "event_id", "status", "order_bid")
+def _stored(channel: str, event_id: str) -> WebhookEvent | None:
+    """The inbox row of an event, from one indexed look-up of three columns (never the
+    body), or None."""
+    found = (
+        WebhookEvent.objects.filter(channel=channel, event_id=event_id)
+        .values_list("pk", "status", "order_bid")
+        .first()
+    )
+    if found is None:
+        return None
+    pk, status, order_bid = found
+    return WebhookEvent(
+        pk=pk, channel=channel, event_id=event_id, status=status, order_bid=order_bid
+    )
 
 
 def _store(
@@ -325,18 +337,8 @@ def _store(
 ) -> WebhookOutcome:
     """The event's inbox row, stored once per event id: a repeat is found by one
     indexed look-up and writes nothing. Pending when the row is still to be applied."""
-    found = (
-        WebhookEvent.objects.filter(channel=channel, event_id=event.event_id)
-        .values_list("pk", "status", "order_bid")
-        .first()
-    )
-    row = None
-    if found is not None:
-        pk, status, order_bid = found
-        row = WebhookEvent(
-            pk=pk, channel=channel, event_id=event.event_id, status=status, order_bid=order_bid
-        )
-    else:
+    row = _stored(channel, event.event_id)
+    if row is None:
         subject = event.payment or event.refund
         # One INSERT is atomic on its own: a transaction (BEGIN, COMMIT, and MySQL's
         # autocommit switched off and on) is needed only inside a caller's, to survive
@@ -364,9 +366,7 @@ def _store(
                     remote_addr=remote_addr,
                 )
         except IntegrityError:  # a concurrent delivery of the same event stored it first
-            row = WebhookEvent.objects.only(*_LOOKED_UP).get(
-                channel=channel, event_id=event.event_id
-            )
+            row = _stored(channel, event.event_id)
         else:
             # Debug: the access log has the request and the worker logs what applying did.
             logger.debug(
@@ -427,17 +427,20 @@ def stored_event(row: WebhookEvent) -> ProviderEvent:
 
 def inbox_apply_stored(pk: int) -> WebhookOutcome | None:
     """Apply the stored event ``pk`` (the task's work); None if it is gone (pruned)."""
-    row = WebhookEvent.objects.only(*_LOOKED_UP).filter(pk=pk).first()
-    return None if row is None else inbox_apply(row=row)
+    try:
+        return inbox_apply(row=WebhookEvent(pk=pk))
+    except WebhookEvent.DoesNotExist:
+        return None
 
 
 def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> WebhookOutcome:
     """Apply a stored event, once, through the payment event sink: concurrent runs wait
-    on the row's lock, and one that finds it settled changes nothing."""
-    channel = row.channel
-    source = f"{channel}:{row.event_id}"
+    on the row's lock, and one that finds it settled changes nothing. Only ``row.pk``
+    is read: the row is read again under its lock."""
     with transaction.atomic():
         row = WebhookEvent.objects.select_for_update().get(pk=row.pk)
+        channel = row.channel
+        source = f"{channel}:{row.event_id}"
         if row.status not in REAPPLICABLE:
             return WebhookOutcome(200, "duplicate", f"Already {row.status}.", row)
         row.attempts += 1
