@@ -283,6 +283,16 @@ def main() -> int:
         )
 
         reference = next(s for s in SCENARIOS if s.name == "reference B")
+
+        def measure(next_request) -> load.Result:
+            return load.run(
+                port=port,
+                next_request=next_request,
+                connections=args.connections,
+                seconds=args.seconds,
+                warmup=WARMUP,
+            )
+
         wanted = [s.strip().lower() for s in args.scenarios.split(",") if s.strip()]
         chosen = [
             s
@@ -304,24 +314,12 @@ def main() -> int:
             if settled:
                 print(f"    {settled}", flush=True)
             # Every worker's first requests import and connect: not part of any figure.
-            load.run(
-                port=port,
-                next_request=reference.build(context, 0),
-                connections=args.connections,
-                seconds=args.seconds,
-                warmup=WARMUP,
-            )
+            measure(reference.build(context, 0))
             for scenario in chosen:
                 pool_size = int(max(b_rate, 200) * (args.seconds + WARMUP) * POOL_SHARE) + 50
                 next_request = scenario.build(context, pool_size)
                 mark, marked = procs.cpu_mark(), time.perf_counter()
-                result = load.run(
-                    port=port,
-                    next_request=next_request,
-                    connections=args.connections,
-                    seconds=args.seconds,
-                    warmup=WARMUP,
-                )
+                result = measure(next_request)
                 if scenario.name == "reference B":
                     b_rate = result.rate
                 base = first_p50.get(scenario.name) if scenario.read else None
@@ -349,13 +347,7 @@ def main() -> int:
                 drained = drain()
                 if drained:
                     print(f"    {drained}", flush=True)
-            again = load.run(
-                port=port,
-                next_request=reference.build(context, 0),
-                connections=args.connections,
-                seconds=args.seconds,
-                warmup=WARMUP,
-            )
+            again = measure(reference.build(context, 0))
             print(
                 f"reference B again, after the scenarios: {again.rate:.0f} req/s "
                 f"({again.rate / b_rate if b_rate else 0:.2f} of the first: the drift of "
