@@ -20,8 +20,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from bridge.models import Scope
+from bridge.partners import ApiKeyAuthentication, Partner, has_scope
 from orders import selectors, services
 from orders.models import Order, OrderStatus, Product, RefundApproval
 from orders.serializers import (
@@ -30,6 +33,7 @@ from orders.serializers import (
     PayResultSerializer,
     PaySerializer,
     ProductSerializer,
+    ProductUpsertSerializer,
     RefundApprovalSerializer,
     RefundAwaitingApprovalSerializer,
     RefundCreateSerializer,
@@ -68,7 +72,20 @@ class NewestFirst(CursorPagination):
 
 
 class ProductPermission(permissions.DjangoModelPermissionsOrAnonReadOnly):
-    """Anyone may list products; staff with the model permission may add or change."""
+    """Anyone may list products; staff with the model permission may add or change; a
+    partner key with the ``products`` scope may upsert (PUT) them."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissionsOrAnonReadOnly.perms_map,
+        "PUT": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
+    }
+
+    def has_permission(self, request, view):
+        if isinstance(request.user, Partner):
+            if request.method in permissions.SAFE_METHODS:
+                return True
+            return request.method == "PUT" and has_scope(request, Scope.PRODUCTS)
+        return super().has_permission(request, view)
 
 
 NOT_ENABLED = "the payment channel is not enabled here (`payment_channel` names it)"
@@ -98,14 +115,39 @@ class ProductViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = ProductSerializer
+    # A user's credentials first: a partner key decides only for a request without them.
+    authentication_classes = [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, ApiKeyAuthentication]
     permission_classes = [ProductPermission]
     lookup_field = "product_bid"
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    lookup_value_regex = r"[^/.]{1,36}"
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_queryset(self):
-        if self.request.user.has_perm("orders.change_product"):
+        if self.request.user.has_perm("orders.change_product") or has_scope(
+            self.request, Scope.PRODUCTS
+        ):
             return Product.objects.order_by("name", "id")
         return selectors.products_on_sale()
+
+    @extend_schema(
+        request=ProductUpsertSerializer,
+        responses={
+            200: OpenApiResponse(ProductSerializer, "updated"),
+            201: OpenApiResponse(ProductSerializer, "created with this product_bid"),
+            **errors(400, 401, 403),
+        },
+        description="Create or update the product `product_bid` (a platform course): with "
+        "an `X-Api-Key` of scope `products`, or as staff with the add and change "
+        "permissions. Every field but `description` is given.",
+    )
+    def update(self, request, product_bid=None, partial=False):
+        if partial:  # PATCH: staff change some fields of an existing product
+            return super().update(request, product_bid=product_bid, partial=True)
+        data = ProductUpsertSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product, created = services.product_upsert(product_bid=product_bid, **data.validated_data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(ProductSerializer(product).data, status=code)
 
 
 class FiltersNotBlank(forms.Form):

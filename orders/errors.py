@@ -71,3 +71,10 @@ class ApprovalNotAllowed(OrderError):
 class ApprovalAlreadyDecided(OrderError):
     code = "approval_already_decided"
     http_status = 409
+
+
+class EntitlementNotFound(OrderError):
+    """A revoke of what the user does not own."""
+
+    code = "entitlement_not_found"
+    http_status = 404

@@ -28,6 +28,10 @@ class OrderStatus(models.IntegerChoices):
     UNPAID = 504, "unpaid"
     TIMEOUT = 505, "timeout"
     CANCELLED = 506, "cancelled"
+    # The entitlement ended by the platform (partner API) with no money moved: no longer
+    # 502, which the platform's learning service reads as owned. Its money can still be
+    # refunded.
+    REVOKED = 507, "revoked"
 
 
 class OrderQuerySet(models.QuerySet):
@@ -55,7 +59,7 @@ class Order(models.Model):
         default=OrderStatus.INIT,
         db_comment=(
             "Status of the order: 501=init, 502=paid, 503=refunded, 504=unpaid, "
-            "505=timeout, 506=cancelled"
+            "505=timeout, 506=cancelled, 507=revoked"
         ),
     )
     deleted = models.SmallIntegerField(
@@ -69,7 +73,7 @@ class Order(models.Model):
         max_length=50,
         db_default="pingxx",
         default="pingxx",
-        db_comment="Payment channel: pingxx, stripe, sandbox",
+        db_comment="Payment channel: pingxx, stripe, sandbox, grant",
     )
     currency = models.CharField(
         max_length=3,

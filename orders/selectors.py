@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from bridge import identity
 from orders.models import (
     ApprovalStatus,
     Order,
@@ -25,12 +26,10 @@ def _money() -> DecimalField:
 
 
 def user_bid_for(user: Any) -> str:
-    """The ``user_bid`` of a Django user: its primary key, as text.
-
-    Legacy orders carry the user ids of the old platform (32 hex characters); users
-    of this service's own accounts are told apart by being decimal.
-    """
-    return str(user.pk)
+    """The ``user_bid`` a user's orders are keyed by: the platform's ``user_bid`` for a
+    platform user (legacy orders are theirs as they are), the primary key as text for a
+    local account."""
+    return identity.user_bid_for(user)
 
 
 def products_on_sale():
@@ -52,12 +51,21 @@ def orders_visible_to(user: Any) -> QuerySet[Order]:
     orders = Order.objects.live()
     if not _sees_everything(user):
         orders = orders.filter(user_bid=user_bid_for(user))
-    paid_at = (
+    return orders_for_api(orders)
+
+
+def _paid_at() -> Subquery:
+    return Subquery(
         OrderEvent.objects.filter(order=OuterRef("pk"), to_status=OrderStatus.PAID)
         .order_by("-id")
         .values("created_at")[:1]
     )
-    return orders_with_refunds_held(orders.annotate(paid_at=Subquery(paid_at)))
+
+
+def orders_for_api(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """``orders`` with what the API shows of them annotated: ``paid_at`` and what
+    refunds hold."""
+    return orders_with_refunds_held(orders.annotate(paid_at=_paid_at()))
 
 
 # ---- the refundable amount ----
@@ -122,7 +130,7 @@ def orders_with_refunds_held(orders: QuerySet[Order]) -> QuerySet[Order]:
 def order_refundable_amount(order: Order) -> Decimal:
     """What can still be refunded of ``order``: paid, less refunds that succeeded, are
     pending, or await approval; nothing for an order that is not paid."""
-    if order.status != OrderStatus.PAID:
+    if order.status not in (OrderStatus.PAID, OrderStatus.REVOKED):
         return Decimal("0.00")
     refundable = order.paid_price - order.refunded_price - order_refunds_held(order)
     return max(refundable, Decimal("0.00"))
@@ -133,3 +141,33 @@ def refunds_visible_to(user: Any) -> QuerySet[Refund]:
     if not _sees_everything(user):
         refunds = refunds.filter(order__user_bid=user_bid_for(user), order__deleted=0)
     return refunds
+
+
+# ---- entitlements ----
+
+
+def entitlements(*, user_bid: str, product_bids: list[str]) -> list[dict[str, Any]]:
+    """Whether ``user_bid`` owns each of ``product_bids``, in one query on the orders'
+    user index: owned while a live order is paid (a partial refund keeps it; a full
+    refund or a revoke ends it), with the order and when it was paid. The earliest paid
+    order answers when there are several."""
+    owned: dict[str, tuple[str, Any]] = {}
+    rows = (
+        Order.objects.live()
+        .filter(user_bid=user_bid, product_bid__in=product_bids, status=OrderStatus.PAID)
+        .annotate(paid_at=_paid_at())
+        .order_by("id")
+        .values_list("product_bid", "order_bid", "paid_at", "created_at")
+    )
+    for product_bid, order_bid, paid, created in rows:
+        owned.setdefault(product_bid, (order_bid, paid or created))
+    return [
+        {
+            "user_bid": user_bid,
+            "product_bid": bid,
+            "owned": bid in owned,
+            "order_bid": owned[bid][0] if bid in owned else None,
+            "since": owned[bid][1] if bid in owned else None,
+        }
+        for bid in product_bids
+    ]

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bridge.identity import USER_BID
 from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
 from orders.selectors import order_refundable_amount
@@ -188,6 +189,7 @@ class OrderSerializer(serializers.ModelSerializer):
         model = Order
         fields = [
             "order_bid",
+            "user_bid",
             "product",
             "status",
             "status_code",
@@ -312,3 +314,51 @@ class RefundCreateSerializer(JsonTypes, serializers.Serializer):
     order = serializers.CharField(max_length=36)
     amount = MoneyField(positive=True, required=False, min_value=Decimal("0.01"))
     reason = serializers.CharField(max_length=255)
+
+
+class PlatformUserField(serializers.CharField):
+    """A platform ``user_bid``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=36, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not USER_BID.fullmatch(value):
+            raise serializers.ValidationError("Letters, digits, '-' or '_', up to 36.")
+        return value
+
+    def openapi_request_schema(self) -> dict:
+        return {"type": "string", "pattern": f"^{USER_BID.pattern}$"}
+
+
+class EntitlementChangeSerializer(JsonTypes, serializers.Serializer):
+    """A grant or revoke of a product for a platform user, and why."""
+
+    user_bid = PlatformUserField()
+    product_bid = serializers.CharField(max_length=36)
+    reason = serializers.CharField(max_length=255)
+
+
+class EntitlementSerializer(serializers.Serializer):
+    """Whether a platform user owns a product: while a live order of it is paid (a
+    partial refund keeps it; a full refund or a revoke ends it)."""
+
+    user_bid = serializers.CharField()
+    product_bid = serializers.CharField()
+    owned = serializers.BooleanField()
+    order_bid = serializers.CharField(allow_null=True)
+    since = serializers.DateTimeField(allow_null=True)
+
+
+class EntitlementBatchSerializer(serializers.Serializer):
+    results = EntitlementSerializer(many=True)
+
+
+class ProductUpsertSerializer(ProductSerializer):
+    """A product as the platform keeps its course: every field given."""
+
+    currency = CurrencyField(max_length=3)
+
+    class Meta(ProductSerializer.Meta):
+        extra_kwargs = {"description": {"required": False}, "active": {"required": True}}

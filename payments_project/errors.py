@@ -50,6 +50,7 @@ DRF_CODES = {
     "ValidationError": "invalid",
     "ParseError": "malformed_request",
     "AuthenticationFailed": "authentication_failed",
+    "TokenExpired": "token_expired",  # bridge.errors: a platform token past its expiry
     "NotAuthenticated": "not_authenticated",
     "PermissionDenied": "permission_denied",
     "NotFound": "not_found",

@@ -40,6 +40,8 @@ SECRET_SETTINGS = (
     "STRIPE_WEBHOOK_SECRET",
     "PINGXX_SECRET_KEY",
     "PINGXX_PRIVATE_KEY",
+    "PLATFORM_JWT_SECRET",
+    "PLATFORM_WEBHOOK_SECRET",
 )
 MIN_SECRET_LENGTH = 6
 
@@ -52,6 +54,9 @@ PATTERNS = (
     # Stripe and Ping++ secret and restricted keys, Stripe webhook signing secrets.
     re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{6,}"),
     re.compile(r"\bwhsec_[0-9A-Za-z+/=]{6,}"),
+    # Partner API keys, and JWTs (the platform's user tokens).
+    re.compile(r"\bpsk_[0-9A-Za-z_-]{6,}"),
+    re.compile(r"\beyJ[0-9A-Za-z_-]+\.[0-9A-Za-z_-]+\.[0-9A-Za-z_-]*"),
     # Client secrets: pi_..._secret_..., seti_..._secret_..., cs_test_..._secret_...
     re.compile(r"\b[a-z]{2,5}_[0-9A-Za-z_]+?_secret_[0-9A-Za-z]+"),
 )

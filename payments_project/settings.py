@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "djstripe",
     "orders",
     "payments",
+    "bridge",
 ]
 
 MIDDLEWARE = [
@@ -46,6 +47,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The checkout pages: a platform token signs its user in, as the API's does.
+    "bridge.identity.PlatformTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -194,6 +197,17 @@ STRIPE_CHECKOUT_SUCCESS_URL = ENV["STRIPE_CHECKOUT_SUCCESS_URL"]
 STRIPE_CHECKOUT_CANCEL_URL = ENV["STRIPE_CHECKOUT_CANCEL_URL"]
 STRIPE_JS_URL = ENV["STRIPE_JS_URL"]
 
+# ---- The platform (bridge/) ----
+
+PLATFORM_JWT_SECRET = ENV["PLATFORM_JWT_SECRET"]
+PLATFORM_TOKEN_STORE_URL = ENV["PLATFORM_TOKEN_STORE_URL"]
+PLATFORM_TOKEN_KEY_PREFIX = ENV["PLATFORM_TOKEN_KEY_PREFIX"]
+PLATFORM_WEBHOOK_URL = ENV["PLATFORM_WEBHOOK_URL"]
+PLATFORM_WEBHOOK_SECRET = ENV["PLATFORM_WEBHOOK_SECRET"]
+PLATFORM_WEBHOOK_RETRY_BASE_SECONDS = ENV["PLATFORM_WEBHOOK_RETRY_BASE_SECONDS"]
+PLATFORM_WEBHOOK_RETRY_HOURS = ENV["PLATFORM_WEBHOOK_RETRY_HOURS"]
+PLATFORM_WEBHOOK_TIMEOUT_SECONDS = ENV["PLATFORM_WEBHOOK_TIMEOUT_SECONDS"]
+
 # dj-stripe reads its keys from these names; the mode follows the secret key.
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 if STRIPE_LIVE_MODE:
@@ -212,6 +226,8 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The platform's own tokens first: its frontend's users (bridge/identity.py).
+        "bridge.identity.PlatformTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -292,6 +308,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.sweep_webhook_inbox",
         "schedule": 60,
         "options": {"expires": 60},
+    },
+    "deliver-outbound-events": {
+        "task": "bridge.deliver_events",
+        "schedule": 10,
+        "options": {"expires": 10},
     },
     "prune-webhook-events": {
         "task": "payments.prune_webhook_events",

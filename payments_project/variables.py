@@ -20,12 +20,13 @@ STR, BOOL, INT, LIST, DB_URL, PATH, CACHE_URL = (
     "cache_url",
 )
 
-GROUPS = ("core", "database", "tasks", "payments", "pingxx", "stripe")
+GROUPS = ("core", "database", "tasks", "payments", "platform", "pingxx", "stripe")
 GROUP_TITLES = {
     "core": "Core",
     "tasks": "Background work (Celery)",
     "database": "Database",
     "payments": "Payments",
+    "platform": "The platform (ai-shifu): its users' tokens and the events it hears",
     "pingxx": "Ping++ (Alipay and WeChat Pay)",
     "stripe": "Stripe",
 }
@@ -455,3 +456,9 @@ VARIABLES: tuple[Variable, ...] = (
         "of Stripe can serve it for offline runs.",
     ),
 )
+
+# The platform bridge's variables, declared in their own module (which imports the types
+# above, hence at the end).
+from payments_project.variables_platform import PLATFORM_VARIABLES  # noqa: E402
+
+VARIABLES += PLATFORM_VARIABLES

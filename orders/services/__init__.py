@@ -18,6 +18,7 @@ The modules, each importing only those above it:
 - ``orders``: creating, cancelling and timing out orders; the expiry run.
 - ``payments``: starting a payment and asking the provider again.
 - ``staff``: the support console's actions (imported as ``orders.services.staff``).
+- ``partner``: the platform's grants, revokes and product upserts (partner API).
 
 The names below are the services the views, API, admin, commands and the payment
 event sink call as ``services.<name>``. A test that patches a name patches it in the
@@ -40,6 +41,7 @@ from orders.services.orders import (
     orders_expire,
     orders_expire_run,
 )
+from orders.services.partner import entitlement_grant, entitlement_revoke, product_upsert
 from orders.services.payment_results import order_attempts_close, payment_apply
 from orders.services.payments import PaymentStarted, payment_start, payment_sync
 from orders.services.reconcile import (
@@ -76,6 +78,8 @@ __all__ = [
     "approval_threshold",
     "attention_open",
     "attention_subject_settle",
+    "entitlement_grant",
+    "entitlement_revoke",
     "order_attempts_close",
     "order_cancel",
     "order_create",
@@ -88,6 +92,7 @@ __all__ = [
     "payment_start",
     "payment_sync",
     "payments_reconcile",
+    "product_upsert",
     "refund_amount_checked",
     "refund_apply",
     "refund_approval_decide",

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import dashboard
+from orders import dashboard, outbound
 from orders.errors import OrderNotFound, TransitionNotAllowed
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, PurchaseLock
 
@@ -31,12 +31,16 @@ TRANSITIONS: dict[int, frozenset[int]] = {
     S.UNPAID: frozenset({S.PAID, S.TIMEOUT, S.CANCELLED}),
     S.TIMEOUT: frozenset({S.PAID}),
     S.CANCELLED: frozenset({S.PAID}),
-    S.PAID: frozenset({S.REFUNDED}),
+    S.PAID: frozenset({S.REFUNDED, S.REVOKED}),
     S.REFUNDED: frozenset(),
+    # Revoked by the platform: its money can still be refunded, in full at last.
+    S.REVOKED: frozenset({S.REFUNDED}),
 }
 PAYABLE = (S.INIT, S.UNPAID)
+# Paid, with the money kept: what can be refunded. Only PAID is owned (an entitlement).
+MONEY_KEPT = (S.PAID, S.REVOKED)
 # The one way back, on a provider's word only: a refund that failed after succeeding.
-REVERSALS: dict[int, frozenset[int]] = {S.REFUNDED: frozenset({S.PAID})}
+REVERSALS: dict[int, frozenset[int]] = {S.REFUNDED: frozenset({S.PAID, S.REVOKED})}
 
 
 def _lock(order: Order | str) -> Order:
@@ -133,6 +137,9 @@ def order_set_status(
         data=data,
         from_status=from_status,
         to_status=to,
+    )
+    outbound.status_changed(
+        order=locked, from_status=from_status, to_status=to, source=source, data=data
     )
     if locked is not order:
         order.__dict__.update(locked.__dict__)

@@ -14,11 +14,17 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from orders import dashboard
+from orders import dashboard, outbound
 from orders.errors import AmountMismatch, AttemptNotFound, EventConflict, NotApplicableYet
 from orders.models import AttentionKind, Order, OrderEventKind, Refund, RefundStatus
 from orders.services.attention import attention_open
-from orders.services.lifecycle import S, _lock, order_event_write, order_set_status
+from orders.services.lifecycle import (
+    MONEY_KEPT,
+    S,
+    _lock,
+    order_event_write,
+    order_set_status,
+)
 from payments import attempts, registry
 from payments.models import AttemptStatus
 from payments.providers.base import REFUND_FAILED, REFUND_SUCCEEDED, RefundState
@@ -86,6 +92,7 @@ def refund_apply(
             order_event_write(
                 order=order, kind=OrderEventKind.REFUND, message=message, source=source
             )
+            outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_FAILED)
             attention_open(
                 kind=AttentionKind.REFUND_FAILED,
                 subject_kind="refund",
@@ -135,6 +142,7 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
         # Not part of the order's totals: the order was paid through another attempt.
         attempts.attempt_refunded(provider, attempt)
         _refund_note(refund, f"of a duplicate payment ({refund.amount}) succeeded")
+        outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_SUCCEEDED)
         return
     if order.status == S.REFUNDED:
         raise EventConflict(
@@ -142,7 +150,7 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
             "fully refunded.",
             order_bid=order.order_bid,
         )
-    if order.status != S.PAID:
+    if order.status not in MONEY_KEPT:
         raise NotApplicableYet(
             f"Refund {refund.refund_bid} succeeded, but order {order.order_bid} is "
             f"{order.status_name}: waiting for its payment to be recorded.",
@@ -165,6 +173,7 @@ def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) ->
         source=source,
         data={"refund_bid": refund.refund_bid, "refunded_total": str(refunded)},
     )
+    outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_SUCCEEDED)
     if refunded == order.paid_price:
         attempts.attempt_refunded(provider, attempt)
         order_set_status(
@@ -184,22 +193,26 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     refund.settled_at = timezone.now()
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     attempts.attempt_refund_reversed(provider, attempt)
+    outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_FAILED)
     restored = ""
     if not refund.duplicate_payment:
         order.refunded_price = max(order.refunded_price - refund.amount, Decimal("0.00"))
         order.save(update_fields=["refunded_price", "updated_at"])
         restored = f"; refunded total back to {order.refunded_price}"
         if order.status == S.REFUNDED:
+            # An order revoked before its refund goes back to revoked: no entitlement.
+            back = S.REVOKED if order.events.filter(to_status=S.REVOKED).exists() else S.PAID
             order_set_status(
                 order=order,
-                to=S.PAID,
+                to=back,
                 source=source,
-                message=f"refund {refund.refund_bid} failed after it succeeded: paid again",
+                message=f"refund {refund.refund_bid} failed after it succeeded: "
+                f"{S(back).label} again",
                 data={"refund_bid": refund.refund_bid},
                 refund_reversal=True,
                 locked=True,
             )
-            restored += ", status back to paid"
+            restored += f", status back to {S(back).label}"
     reason = (
         f"refund {refund.refund_bid} of {refund.amount} {refund.currency.upper()} failed after "
         f"it succeeded ({state.failure_code or 'no code'} {state.failure_message}".rstrip()
@@ -250,7 +263,7 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
             f"{attempt.currency_code.upper()}.",
             amount=state.amount,
         )
-    paying = _paying_attempt(provider, order) if order.status in (S.PAID, S.REFUNDED) else None
+    paying = _paying_attempt(provider, order) if order.status in (*MONEY_KEPT, S.REFUNDED) else None
     duplicate = paying is not None and paying.attempt_bid != attempt.attempt_bid
     if not duplicate and order.status == S.REFUNDED:
         raise EventConflict(
@@ -258,7 +271,7 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
             "already fully refunded.",
             order_bid=order.order_bid,
         )
-    if not duplicate and order.status != S.PAID:
+    if not duplicate and order.status not in MONEY_KEPT:
         raise NotApplicableYet(
             f"Refund {state.provider_refund_id} is for order {order.order_bid}, which is "
             f"{order.status_name}.",

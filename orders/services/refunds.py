@@ -29,7 +29,7 @@ from orders.models import (
     RefundStatus,
 )
 from orders.selectors import amount_total, order_awaiting_approval, order_refundable_amount
-from orders.services.lifecycle import S, _lock, order_event_write
+from orders.services.lifecycle import MONEY_KEPT, _lock, order_event_write
 from orders.services.refund_results import _paying_attempt, _refund_note, refund_apply
 from payments import registry
 from payments.providers.base import (
@@ -122,7 +122,7 @@ def refund_request(
             approval = refund_approval_decide(
                 approval=approval, actor=approved_by, status=ApprovalStatus.APPROVED, source=source
             )
-        if locked.status != S.PAID:
+        if locked.status not in MONEY_KEPT:
             raise OrderNotRefundable(
                 f"Order {locked.order_bid} is {locked.status_name}; only a paid order can be "
                 "refunded.",

@@ -740,5 +740,5 @@ def test_healthz():
 def test_refund_status_values_are_the_contracts():
     assert {s.value for s in RefundStatus} == {"pending", "succeeded", "failed"}
     assert {s.label for s in OrderStatus} == {
-        "init", "unpaid", "paid", "refunded", "timeout", "cancelled"
+        "init", "unpaid", "paid", "refunded", "timeout", "cancelled", "revoked"
     }  # fmt: skip

@@ -30,6 +30,7 @@ from schemathesis.engine import Status, events
 from schemathesis.engine import from_schema as engine_for
 from schemathesis.transport.wsgi import WSGITransport
 
+from bridge.partners import api_key_create
 from orders import selectors, services
 from payments import registry
 from payments.tasks import webhook_deliver
@@ -62,7 +63,11 @@ def test_the_schema_describes_every_endpoint_and_its_errors():
         ("GET", "/api/products/"),
         ("POST", "/api/products/"),
         ("GET", "/api/products/{product_bid}/"),
+        ("PUT", "/api/products/{product_bid}/"),
         ("PATCH", "/api/products/{product_bid}/"),
+        ("GET", "/api/entitlements/"),
+        ("POST", "/api/entitlements/grant/"),
+        ("POST", "/api/entitlements/revoke/"),
         ("GET", "/api/orders/"),
         ("POST", "/api/orders/"),
         ("GET", "/api/orders/{order_bid}/"),
@@ -116,7 +121,10 @@ def test_the_schema_describes_every_endpoint_and_its_errors():
         payment["properties"]["amount"],
     ]
     assert all((m["type"], m["format"]) == ("string", "decimal") for m in money), money
-    assert set(components["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
+    assert set(components["securitySchemes"]) == {
+        "tokenAuth", "cookieAuth", "platformToken", "partnerApiKey"
+    }  # fmt: skip
+    assert operations["GET", "/api/entitlements/"]["security"] == [{"partnerApiKey": []}]
 
 
 def test_swagger_ui_loads_its_assets_from_this_service(client):
@@ -157,6 +165,9 @@ def seed(role: str) -> dict:
             *Permission.objects.filter(codename__in=["add_refund", "add_product", "change_product"])
         )
     token = Token.objects.create(user=user).key
+    # The platform's backend, for the partner endpoints (sent beside the user's token,
+    # which the other endpoints read first).
+    api_key = api_key_create(name=f"platform-{role}", scopes=["entitlements", "products"])[1]
     bid = selectors.user_bid_for(user)
     paid_product = ProductFactory(price=Decimal("19.90"))
     product = ProductFactory(price=Decimal("9.90"))
@@ -170,6 +181,7 @@ def seed(role: str) -> dict:
     unpaid, _ = services.order_create(user_bid=bid, product_bid=product.product_bid)
     return {
         "token": token,
+        "api_key": api_key,
         "product_bid": [product.product_bid, paid_product.product_bid],
         "order_bid": [unpaid.order_bid, paid.order_bid],
         "refund_bid": [refund.refund_bid],
@@ -231,8 +243,8 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
     never refused as invalid, invalid input never accepted, authentication enforced."""
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     operations = {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
-    assert len(operations) == 13
-    auth = {"Authorization": f"Token {seeded['token']}"}
+    assert len(operations) == 17
+    auth = {"Authorization": f"Token {seeded['token']}", "X-Api-Key": seeded["api_key"]}
     unpaid, paid = seeded["order_bid"]
     product = seeded["product_bid"][0]
     clerk = seeded["clerk"]
@@ -244,7 +256,14 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
         ("POST /api/refunds/", {}, {"order": paid, "reason": "x"}, 201 if clerk else 403),
         ("POST /api/products/", {}, {"name": "N", "price": "1.00"}, 201 if clerk else 403),
         ("PATCH /api/products/{product_bid}/", {"product_bid": product}, {}, 200 if clerk else 403),
-    ]
+        ("POST /api/entitlements/grant/", {}, {"user_bid": "u1", "product_bid": product,
+                                               "reason": "x"}, 201),
+        ("POST /api/entitlements/revoke/", {}, {"user_bid": "u1", "product_bid": product,
+                                                "reason": "x"}, 200),
+        ("PUT /api/products/{product_bid}/", {"product_bid": "platform-course-1"},
+         {"name": "N", "price": "1.00", "currency": "cny", "active": True},
+         201 if clerk else 403),
+    ]  # fmt: skip
     for label, path, body, expected in happy:
         operation = operations[label]
         case = operation.Case(path_parameters=path, **({} if body is None else {"body": body}))
@@ -284,7 +303,12 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
             suppress_health_check=list(HealthCheck),
         )
         def fuzz(case):
-            response = case.call_and_validate(headers=auth)
+            headers = dict(auth)
+            if "/api/entitlements/" in case.path and "X-Api-Key" not in (case.headers or {}):
+                # A negative case without the key the partner endpoints require: sent
+                # without it, so the 401 is what it tests.
+                del headers["X-Api-Key"]
+            response = case.call_and_validate(headers=headers)
             answers[case.operation.label].add(response.status_code)
 
         fuzz()
@@ -311,13 +335,13 @@ def wsgi_probes(monkeypatch):
     monkeypatch.setattr(WSGITransport, "send", without_socket_settings)
 
 
-def run_config(token: str, *, max_examples: int) -> schemathesis.Config:
+def run_config(token: str, api_key: str, *, max_examples: int) -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {
             "seed": 20261206,
             "workers": 1,
             "cache": {"enabled": False},  # no .schemathesis/ directory in the checkout
-            "headers": {"Authorization": f"Token {token}"},
+            "headers": {"Authorization": f"Token {token}", "X-Api-Key": api_key},
             "generation": {"max-examples": max_examples, "deterministic": True, "database": "none"},
             "phases": {
                 "stateful": {"max-steps": 12},
@@ -338,7 +362,9 @@ def test_a_schemathesis_run_passes_every_default_check(sandbox_channel, wsgi_pro
     errors, and every default check ran."""
     rows = seed("clerk")
     schema = schemathesis.openapi.from_wsgi(
-        "/api/schema/", get_wsgi_application(), config=run_config(rows["token"], max_examples=8)
+        "/api/schema/",
+        get_wsgi_application(),
+        config=run_config(rows["token"], rows["api_key"], max_examples=8),
     )
     failures, errors, phases, checked, followed = [], [], {}, Counter(), Counter()
     for event in engine_for(schema).execute():
@@ -427,7 +453,7 @@ def test_the_state_machine_follows_the_links(seeded, wsgi_app):
     schema = schemathesis.openapi.from_wsgi(
         "/api/schema/", wsgi_app, config=schemathesis.Config.from_dict(config)
     )
-    auth = {"Authorization": f"Token {seeded['token']}"}
+    auth = {"Authorization": f"Token {seeded['token']}", "X-Api-Key": seeded["api_key"]}
     followed = Counter()
 
     class Links(schema.as_state_machine()):

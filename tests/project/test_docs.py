@@ -18,8 +18,8 @@ COMMAND = re.compile(r"manage\.py\s+([a-z][a-z0-9_]*)")
 CONSTANT = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 ASSIGNED = re.compile(r"^\s*(?:export\s+)?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)=", re.MULTILINE)
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-TOP_LEVEL = ("payments_project", "orders", "payments", "templates", "tests", "scripts",
-             "docs", "deploy")  # fmt: skip
+TOP_LEVEL = ("payments_project", "orders", "payments", "bridge", "templates", "tests",
+             "scripts", "docs", "deploy")  # fmt: skip
 ROOT_FILES = {"README.md", "CHANGELOG.md", "manage.py", "requirements.txt", "pyproject.toml",
               ".env.example"}  # fmt: skip
 
@@ -31,7 +31,7 @@ def text(path: Path) -> str:
 def python_names() -> set[str]:
     """Upper-case names the project's code assigns: settings and module constants."""
     names: set[str] = set()
-    for package in ("payments_project", "orders", "payments"):
+    for package in ("payments_project", "orders", "payments", "bridge"):
         for source in (BASE / package).rglob("*.py"):
             names |= set(re.findall(r"^\s*([A-Z][A-Z0-9_]+)\s*[:=]", text(source), re.MULTILINE))
     return names

@@ -14,7 +14,7 @@ ALLOWED = {
     (S.INIT, S.UNPAID), (S.INIT, S.PAID), (S.INIT, S.TIMEOUT), (S.INIT, S.CANCELLED),
     (S.UNPAID, S.PAID), (S.UNPAID, S.TIMEOUT), (S.UNPAID, S.CANCELLED),
     (S.TIMEOUT, S.PAID), (S.CANCELLED, S.PAID),
-    (S.PAID, S.REFUNDED),
+    (S.PAID, S.REFUNDED), (S.PAID, S.REVOKED), (S.REVOKED, S.REFUNDED),
 }  # fmt: skip
 ALL = list(itertools.product(S, S))
 
@@ -55,4 +55,6 @@ def test_a_refunded_order_never_goes_back():
 
 def test_payments_still_only_move_forward():
     assert OrderStatus.PAID not in services.TRANSITIONS[OrderStatus.REFUNDED]
-    assert {OrderStatus.REFUNDED: frozenset({OrderStatus.PAID})} == services.REVERSALS
+    assert OrderStatus.PAID not in services.TRANSITIONS[OrderStatus.REVOKED]
+    # Back from refunded on a provider's word only, to what it was before its refund.
+    assert {S.REFUNDED: frozenset({S.PAID, S.REVOKED})} == services.REVERSALS

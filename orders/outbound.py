@@ -1,0 +1,111 @@
+"""What the platform hears of orders: the outbound events each change writes.
+
+Each event is written in the transaction of its change (``bridge.outbox``), so the
+platform hears of exactly what was committed, in order per order:
+
+- ``order.paid``: paid through a provider (or a free product); ``entitlement.granted``
+  follows, as it does for a grant and for a refund reversed (owned again);
+- ``order.refunded`` (refunded in full) then ``entitlement.revoked``, which a revoke
+  writes too; ``refund.succeeded`` and ``refund.failed`` for each refund;
+- ``order.cancelled`` and ``order.timed_out``.
+
+The platform's learning service needs only the ``entitlement.*`` events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.outbox import event_write
+from orders.models import Order, OrderStatus, Refund
+
+S = OrderStatus
+GRANT_CHANNEL = "grant"
+
+ORDER_PAID = "order.paid"
+ORDER_REFUNDED = "order.refunded"
+ORDER_CANCELLED = "order.cancelled"
+ORDER_TIMED_OUT = "order.timed_out"
+REFUND_SUCCEEDED = "refund.succeeded"
+REFUND_FAILED = "refund.failed"
+ENTITLEMENT_GRANTED = "entitlement.granted"
+ENTITLEMENT_REVOKED = "entitlement.revoked"
+EVENT_TYPES = (
+    ORDER_PAID,
+    ORDER_REFUNDED,
+    REFUND_SUCCEEDED,
+    REFUND_FAILED,
+    ORDER_CANCELLED,
+    ORDER_TIMED_OUT,
+    ENTITLEMENT_GRANTED,
+    ENTITLEMENT_REVOKED,
+)
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    """An order's public fields, as the API shows them (money as decimal strings)."""
+    return {
+        "order_bid": order.order_bid,
+        "user_bid": order.user_bid,
+        "product_bid": order.product_bid,
+        "status": S(order.status).label,
+        "status_code": order.status,
+        "payment_channel": order.payment_channel,
+        "currency": order.currency,
+        "payable_amount": str(order.payable_price),
+        "paid_amount": str(order.paid_price),
+        "refunded_amount": str(order.refunded_price),
+    }
+
+
+def _write(order: Order, type: str, **extra: Any) -> None:
+    event_write(type=type, subject=f"order:{order.order_bid}", data={**order_data(order), **extra})
+
+
+def status_changed(
+    *, order: Order, from_status: int, to_status: int, source: str, data: dict | None
+) -> None:
+    """The events of a status change, in the transaction that made it."""
+    why = {"source": source}
+    if data and data.get("reason"):
+        why["reason"] = data["reason"]
+    if to_status == S.PAID:
+        if from_status == S.REFUNDED:
+            _write(order, ENTITLEMENT_GRANTED, **why, cause="refund_reversed")
+            return
+        if order.payment_channel != GRANT_CHANNEL:
+            _write(order, ORDER_PAID)
+        _write(order, ENTITLEMENT_GRANTED, **why, cause=_cause(order))
+    elif to_status == S.REFUNDED:
+        _write(order, ORDER_REFUNDED)
+        if from_status == S.PAID:
+            _write(order, ENTITLEMENT_REVOKED, **why, cause="refunded")
+    elif to_status == S.REVOKED:
+        _write(order, ENTITLEMENT_REVOKED, **why, cause="revoked")
+    elif to_status == S.CANCELLED:
+        _write(order, ORDER_CANCELLED, **why)
+    elif to_status == S.TIMEOUT:
+        _write(order, ORDER_TIMED_OUT)
+
+
+def _cause(order: Order) -> str:
+    if order.payment_channel == GRANT_CHANNEL:
+        return "granted"
+    return "free" if order.paid_price == 0 else "paid"
+
+
+def refund_settled(*, order: Order, refund: Refund, type: str) -> None:
+    """``refund.succeeded`` or ``refund.failed`` of ``refund``."""
+    _write(
+        order,
+        type,
+        refund={
+            "refund_bid": refund.refund_bid,
+            "amount": str(refund.amount),
+            "currency": refund.currency,
+            "status": refund.status,
+            "reason": refund.reason,
+            "duplicate_payment": refund.duplicate_payment,
+            "failure_code": refund.failure_code,
+        },
+    )
