@@ -112,7 +112,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.from_settings:
-            return False  # PLATFORM_WEBHOOK_URL's: changed in the environment
+            return False  # PLATFORM_WEBHOOK_URL's: its URL and secret are the environment's
         return super().has_change_permission(request, obj)
 
 
@@ -180,7 +180,7 @@ class DeliveryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(
             request,
             f"{count} delivery(ies) due now, with a new retry window; a worker (or "
-            "manage.py deliver_events) sends them.",
+            "manage.py deliver_events) sends them. Pending ones are left to their retries.",
         )
 
 

@@ -36,6 +36,19 @@ def check_platform_settings(app_configs=None, **kwargs) -> list[checks.CheckMess
                 id="config.E021",
             )
         )
+    if (
+        settings.PLATFORM_JWT_SECRET
+        and not settings.PLATFORM_TOKEN_STORE_URL
+        and not settings.DEBUG
+    ):
+        errors.append(
+            checks.Warning(
+                "PLATFORM_JWT_SECRET is set without PLATFORM_TOKEN_STORE_URL: the platform's "
+                "tokens carry no expiry, so a token would keep working after its user logged "
+                "out. Point PLATFORM_TOKEN_STORE_URL at the platform's Redis.",
+                id="config.W002",
+            )
+        )
     if settings.PLATFORM_WEBHOOK_RETRY_BASE_SECONDS < 1:
         errors.append(
             checks.Error("PLATFORM_WEBHOOK_RETRY_BASE_SECONDS must be 1 or more.", id="config.E022")

@@ -135,7 +135,12 @@ class PlatformTokenAuthentication(BaseAuthentication):
         if found is None:
             return None
         token, source = found
-        user = user_for_token(token)
+        try:
+            user = user_for_token(token)
+        except AuthenticationFailed:
+            if source == "cookie" and _other_credentials(request._request):
+                return None  # a stale platform cookie beside a session or a DRF token
+            raise
         if source == "cookie":
             self._enforce_csrf(request)
         return user, token
@@ -148,6 +153,12 @@ class PlatformTokenAuthentication(BaseAuthentication):
     @staticmethod
     def _enforce_csrf(request) -> None:
         SessionAuthentication().enforce_csrf(request)
+
+
+def _other_credentials(request) -> bool:
+    return bool(
+        request.META.get("HTTP_AUTHORIZATION") or settings.SESSION_COOKIE_NAME in request.COOKIES
+    )
 
 
 class PlatformTokenMiddleware:

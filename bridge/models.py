@@ -73,13 +73,17 @@ class Endpoint(models.Model):
     stored."""
 
     name = models.CharField(max_length=100, unique=True, db_comment="Name")
-    url = models.URLField(max_length=500, db_comment="HTTPS URL events are POSTed to")
+    url = models.URLField(
+        max_length=500,
+        db_comment="HTTPS URL events are POSTed to (PLATFORM_WEBHOOK_URL's row: as first seen)",
+    )
     secret = models.CharField(
         max_length=200, blank=True, default="", db_comment="Signing secret (HMAC-SHA256)"
     )
     active = models.BooleanField(default=True, db_comment="Gets new events")
     from_settings = models.BooleanField(
-        default=False, db_comment="Stands for PLATFORM_WEBHOOK_URL; secret from the environment"
+        default=False,
+        db_comment="Stands for PLATFORM_WEBHOOK_URL: URL and secret read from the environment",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
 
@@ -98,7 +102,7 @@ class OutboundEvent(models.Model):
     event_id = models.CharField(max_length=40, unique=True, db_comment="Stable id (evt_...)")
     type = models.CharField(max_length=40, db_comment="order.paid, refund.succeeded, ...")
     subject = models.CharField(
-        max_length=64, db_comment="Ordering key: events of one subject are delivered in order"
+        max_length=100, db_comment="Ordering key: events of one subject are delivered in order"
     )
     body = models.TextField(db_comment="The JSON body sent")
     created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
@@ -127,7 +131,7 @@ class Delivery(models.Model):
     endpoint = models.ForeignKey(
         Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_comment="Endpoint"
     )
-    subject = models.CharField(max_length=64, db_comment="The event's ordering key")
+    subject = models.CharField(max_length=100, db_comment="The event's ordering key")
     state = models.CharField(
         max_length=16,
         choices=DeliveryState.choices,

@@ -56,9 +56,10 @@ def endpoint_check(url: str) -> None:
 
 
 def endpoints_active() -> list[Endpoint]:
-    """The endpoints new events go to: PLATFORM_WEBHOOK_URL's row (made or brought up
-    to date here) first, then the active ones staff added in the admin."""
-    url = settings.PLATFORM_WEBHOOK_URL
+    """The endpoints new events go to: PLATFORM_WEBHOOK_URL's row first (when set), then
+    the active ones staff added in the admin. The settings' row is made once and never
+    changed here (its URL and secret are read from the settings when POSTing), so that
+    money transactions, which call this, write no configuration."""
     rows = list(
         Endpoint.objects.filter(
             Q(active=True, from_settings=False) | Q(name=SETTINGS_ENDPOINT)
@@ -66,18 +67,23 @@ def endpoints_active() -> list[Endpoint]:
     )
     ours = next((row for row in rows if row.name == SETTINGS_ENDPOINT), None)
     rows = [row for row in rows if row is not ours]
-    if not url:
+    if not settings.PLATFORM_WEBHOOK_URL:
         return rows
     if ours is None:
         try:
             with transaction.atomic():
-                ours = Endpoint.objects.create(name=SETTINGS_ENDPOINT, url=url, from_settings=True)
+                ours = Endpoint.objects.create(
+                    name=SETTINGS_ENDPOINT,
+                    url=settings.PLATFORM_WEBHOOK_URL[:500],
+                    from_settings=True,
+                )
         except IntegrityError:  # made meanwhile by a concurrent transaction
             ours = Endpoint.objects.get(name=SETTINGS_ENDPOINT)
-    if (ours.url, ours.from_settings, ours.active) != (url, True, True):
-        ours.url, ours.from_settings, ours.active = url, True, True
-        ours.save(update_fields=["url", "from_settings", "active"])
     return [ours, *rows]
+
+
+def _url(endpoint: Endpoint) -> str:
+    return settings.PLATFORM_WEBHOOK_URL if endpoint.from_settings else endpoint.url
 
 
 def event_body(event_id: str, type: str, created: int, data: dict[str, Any]) -> str:
@@ -117,11 +123,23 @@ def _secret(endpoint: Endpoint) -> str:
 
 
 def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed POST: the base, doubling, at most an hour
+    (the exponent is capped before it is raised: 2**40 seconds is no timedelta)."""
     base = settings.PLATFORM_WEBHOOK_RETRY_BASE_SECONDS
-    return min(MAX_DELAY, timedelta(seconds=base * 2 ** max(attempts - 1, 0)))
+    seconds = base * 2 ** min(max(attempts - 1, 0), 30)
+    return timedelta(seconds=min(seconds, MAX_DELAY.total_seconds()))
 
 
-def deliveries_due(*, now=None, subjects: list[str] | None = None, limit: int = 100):
+def deliveries_due(
+    *,
+    now=None,
+    subjects: list[str] | None = None,
+    limit: int = 100,
+    healthy_only: bool = False,
+):
+    """The ids of the deliveries due, first in order of each subject. ``healthy_only``
+    leaves out endpoints with a delivery waiting for a retry (failing now): what a web
+    request sends after its commit, which must not wait for a receiver that is down."""
     now = now or timezone.now()
     earlier = Delivery.objects.filter(
         endpoint=OuterRef("endpoint"),
@@ -132,6 +150,11 @@ def deliveries_due(*, now=None, subjects: list[str] | None = None, limit: int = 
     due = Delivery.objects.filter(state=DeliveryState.PENDING, next_at__lte=now)
     if subjects is not None:
         due = due.filter(subject__in=subjects)
+    if healthy_only:
+        failing = Delivery.objects.filter(
+            endpoint=OuterRef("endpoint"), state=DeliveryState.PENDING, attempts__gt=0
+        )
+        due = due.exclude(Exists(failing))
     return list(due.exclude(Exists(earlier)).order_by("id").values_list("id", flat=True)[:limit])
 
 
@@ -143,12 +166,15 @@ class SendReport:
     dead: int = 0
 
 
-def deliveries_send(*, subjects: list[str] | None = None, limit: int = 100) -> SendReport:
+def deliveries_send(
+    *, subjects: list[str] | None = None, limit: int = 100, healthy_only: bool = False
+) -> SendReport:
     """One pass over what is due (of ``subjects``, or all): claim, POST, record."""
     report = SendReport()
     session = _session()
     unreachable: set[int] = set()
-    for delivery in _claim(deliveries_due(subjects=subjects, limit=limit)):
+    due = deliveries_due(subjects=subjects, limit=limit, healthy_only=healthy_only)
+    for delivery in _claim(due):
         if delivery.endpoint_id in unreachable:
             # Its endpoint did not answer in this pass: not tried again now (a hanging
             # receiver would cost a timeout each); due again for the next pass.
@@ -206,8 +232,11 @@ def _session() -> requests.Session:
 def _post(session: requests.Session, delivery: Delivery) -> tuple[int | None, str, int]:
     endpoint, event = delivery.endpoint, delivery.event
     started = time.monotonic()
-    if not url_allowed(endpoint.url):
-        return None, f"not sent: {endpoint.url} is not an https:// URL", 0
+    url = _url(endpoint)
+    if not url:
+        return None, "not sent: PLATFORM_WEBHOOK_URL is not set in this process", 0
+    if not url_allowed(url):
+        return None, f"not sent: {url} is not an https:// URL", 0
     body = event.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -218,7 +247,7 @@ def _post(session: requests.Session, delivery: Delivery) -> tuple[int | None, st
     }
     try:
         answer = session.post(
-            endpoint.url,
+            url,
             data=body,
             headers=headers,
             timeout=settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS,
@@ -239,6 +268,10 @@ def _record(delivery: Delivery, status: int | None, answer: str, ms: int) -> str
         )
         if locked.state != DeliveryState.PENDING:  # settled by staff meanwhile
             return locked.state
+        if locked.attempts == 0:
+            # Its retry window starts with its first POST: an event that waited behind an
+            # earlier one of its order has its own three days.
+            locked.window_from = now
         locked.attempts += 1
         locked.last_status = status
         if status is not None and 200 <= status < 300:
@@ -265,8 +298,45 @@ def _record(delivery: Delivery, status: int | None, answer: str, ms: int) -> str
 
 
 def deliveries_redeliver(deliveries) -> int:
-    """Send these deliveries again now, with a new retry window (staff's action)."""
+    """Send these dead-lettered or delivered deliveries again now, with a new retry
+    window (staff's action). Pending ones are left to their retries: one may be in
+    flight right now."""
     now = timezone.now()
-    return Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
-        state=DeliveryState.PENDING, next_at=now, window_from=now, delivered_at=None
+    return (
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries])
+        .exclude(state=DeliveryState.PENDING)
+        .update(
+            state=DeliveryState.PENDING,
+            next_at=now,
+            window_from=now,
+            delivered_at=None,
+            attempts=0,
+        )
     )
+
+
+KEEP_DELIVERED = timedelta(days=30)
+
+
+def events_prune(*, older_than: timedelta = KEEP_DELIVERED, batch: int = 1000) -> int:
+    """Delete events older than ``older_than`` whose every delivery was delivered (or
+    that had no endpoint), in batches; pending and dead-lettered ones stay for staff.
+    How many were deleted."""
+    cutoff = timezone.now() - older_than
+    open_deliveries = Delivery.objects.filter(event=OuterRef("pk")).exclude(
+        state=DeliveryState.DELIVERED
+    )
+    done = OutboundEvent.objects.filter(created_at__lt=cutoff).exclude(Exists(open_deliveries))
+    deleted = 0
+    while True:
+        ids = list(done.order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(delivery__event_id__in=ids).delete()
+            Delivery.objects.filter(event_id__in=ids).delete()
+            deleted += (
+                OutboundEvent.objects.filter(id__in=ids)
+                .delete()[1]
+                .get(OutboundEvent._meta.label, 0)
+            )

@@ -42,7 +42,9 @@ from orders.models import (
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-PAID = (OrderStatus.PAID, OrderStatus.REFUNDED)
+# Money received: refunded and revoked orders were paid too (their refunds are counted
+# apart).
+PAID = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.REVOKED)
 
 # How long a closed day's figures are kept; today's are always aggregated.
 CLOSED_DAY_SECONDS = 600

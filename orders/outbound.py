@@ -3,11 +3,13 @@
 Each event is written in the transaction of its change (``bridge.outbox``), so the
 platform hears of exactly what was committed, in order per order:
 
-- ``order.paid``: paid through a provider (or a free product); ``entitlement.granted``
-  follows, as it does for a grant and for a refund reversed (owned again);
-- ``order.refunded`` (refunded in full) then ``entitlement.revoked``, which a revoke
-  writes too; ``refund.succeeded`` and ``refund.failed`` for each refund;
-- ``order.cancelled`` and ``order.timed_out``.
+- ``order.paid``: paid through a provider (or a free product);
+- ``order.refunded`` (refunded in full); ``refund.succeeded`` and ``refund.failed`` for
+  each refund, ``refund.reversed`` for one the provider failed after it succeeded;
+- ``order.cancelled`` and ``order.timed_out``;
+- ``entitlement.granted`` and ``entitlement.revoked`` when the user's ownership of the
+  product changes (paid, granted, a refund reversed; refunded in full, revoked), in
+  order per user and product.
 
 The platform's learning service needs only the ``entitlement.*`` events.
 """
@@ -28,6 +30,7 @@ ORDER_CANCELLED = "order.cancelled"
 ORDER_TIMED_OUT = "order.timed_out"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
+REFUND_REVERSED = "refund.reversed"
 ENTITLEMENT_GRANTED = "entitlement.granted"
 ENTITLEMENT_REVOKED = "entitlement.revoked"
 EVENT_TYPES = (
@@ -35,6 +38,7 @@ EVENT_TYPES = (
     ORDER_REFUNDED,
     REFUND_SUCCEEDED,
     REFUND_FAILED,
+    REFUND_REVERSED,
     ORDER_CANCELLED,
     ORDER_TIMED_OUT,
     ENTITLEMENT_GRANTED,
@@ -62,26 +66,47 @@ def _write(order: Order, type: str, **extra: Any) -> None:
     event_write(type=type, subject=f"order:{order.order_bid}", data={**order_data(order), **extra})
 
 
+def _entitlement(order: Order, type: str, **extra: Any) -> None:
+    """An ``entitlement.*`` event: ordered per user and product (not per order), as an
+    entitlement belongs to them; ``owned`` is what is true once it is committed."""
+    data = {**order_data(order), "owned": type == ENTITLEMENT_GRANTED, **extra}
+    subject = f"entitlement:{order.user_bid}:{order.product_bid}"
+    event_write(type=type, subject=subject, data=data)
+
+
+def _owned_through_another(order: Order) -> bool:
+    """Whether the user owns the product through another live paid order. Called under
+    their purchase lock (every service that changes ownership takes it first)."""
+    return (
+        Order.objects.live()
+        .filter(user_bid=order.user_bid, product_bid=order.product_bid, status=S.PAID)
+        .exclude(pk=order.pk)
+        .exists()
+    )
+
+
 def status_changed(
     *, order: Order, from_status: int, to_status: int, source: str, data: dict | None
 ) -> None:
-    """The events of a status change, in the transaction that made it."""
+    """The events of a status change, in the transaction that made it. The entitlement
+    events say when the user's ownership of the product changes, never when another
+    order of theirs still owns it (a late second payment refunded, a second grant)."""
     why = {"source": source}
     if data and data.get("reason"):
         why["reason"] = data["reason"]
     if to_status == S.PAID:
-        if from_status == S.REFUNDED:
-            _write(order, ENTITLEMENT_GRANTED, **why, cause="refund_reversed")
-            return
-        if order.payment_channel != GRANT_CHANNEL:
+        if from_status != S.REFUNDED and order.payment_channel != GRANT_CHANNEL:
             _write(order, ORDER_PAID)
-        _write(order, ENTITLEMENT_GRANTED, **why, cause=_cause(order))
+        if not _owned_through_another(order):
+            cause = "refund_reversed" if from_status == S.REFUNDED else _cause(order)
+            _entitlement(order, ENTITLEMENT_GRANTED, **why, cause=cause)
     elif to_status == S.REFUNDED:
         _write(order, ORDER_REFUNDED)
-        if from_status == S.PAID:
-            _write(order, ENTITLEMENT_REVOKED, **why, cause="refunded")
+        if from_status == S.PAID and not _owned_through_another(order):
+            _entitlement(order, ENTITLEMENT_REVOKED, **why, cause="refunded")
     elif to_status == S.REVOKED:
-        _write(order, ENTITLEMENT_REVOKED, **why, cause="revoked")
+        if from_status == S.PAID and not _owned_through_another(order):
+            _entitlement(order, ENTITLEMENT_REVOKED, **why, cause="revoked")
     elif to_status == S.CANCELLED:
         _write(order, ORDER_CANCELLED, **why)
     elif to_status == S.TIMEOUT:

@@ -49,4 +49,4 @@ class _CelerySettings(Mapping):
 app = Celery("payments_project")
 app.config_from_object(_CelerySettings(), namespace="CELERY")
 # Each app's tasks.py, found by name: the kernel imports no app.
-app.autodiscover_tasks(["orders", "payments"])
+app.autodiscover_tasks(["orders", "payments", "bridge"])

@@ -314,6 +314,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10,
         "options": {"expires": 10},
     },
+    "prune-outbound-events": {
+        "task": "bridge.prune_outbound_events",
+        "schedule": 86400,
+        "options": {"expires": 3600},
+    },
     "prune-webhook-events": {
         "task": "payments.prune_webhook_events",
         "schedule": 86400,

@@ -18,6 +18,7 @@ from bridge.identity import USER_BID
 from orders.errors import EntitlementNotFound, ProductNotFound
 from orders.models import Order, OrderEventKind, Product, new_bid
 from orders.outbound import GRANT_CHANNEL
+from orders.selectors import order_refunds_held
 from orders.services.lifecycle import (
     PAYABLE,
     S,
@@ -40,12 +41,24 @@ def _checked(user_bid: str, reason: str) -> str:
     return reason.strip()[:255]
 
 
+def _keeps_entitlement(order: Order) -> bool:
+    """Paid, and not on its way to a full refund: a paid order whose pending refunds
+    (or refunds awaiting approval) take all that is left would end the entitlement the
+    grant asks for once they succeed."""
+    if order.status != S.PAID:
+        return False
+    if order.paid_price == 0:
+        return True
+    return order.paid_price - order.refunded_price - order_refunds_held(order) > 0
+
+
 def entitlement_grant(
     *, user_bid: str, product_bid: str, reason: str, source: str
 ) -> tuple[Order, bool]:
     """Grant ``product_bid`` to ``user_bid``: (order, created). Granting what is owned
-    answers the paid order that owns it. The user's unpaid orders of the product are
-    cancelled (their attempts closed at the providers once committed)."""
+    answers the paid order that owns it (unless refunds under way take all of it). The
+    user's unpaid orders of the product are cancelled (their attempts closed at the
+    providers once committed)."""
     reason = _checked(user_bid, reason)
     product = Product.objects.filter(product_bid=product_bid).first()
     if product is None:
@@ -58,10 +71,10 @@ def entitlement_grant(
             .filter(user_bid=user_bid, product_bid=product_bid, status__in=(S.PAID, *PAYABLE))
             .order_by("id")
         )
-        owned = next((order for order in mine if order.status == S.PAID), None)
+        owned = next((order for order in mine if _keeps_entitlement(order)), None)
         if owned is not None:
             return owned, False
-        for unpaid in mine:
+        for unpaid in (order for order in mine if order.status in PAYABLE):
             order_set_status(
                 order=unpaid,
                 to=S.CANCELLED,

@@ -22,6 +22,7 @@ from orders.services.lifecycle import (
     MONEY_KEPT,
     S,
     _lock,
+    _purchase_lock,
     order_event_write,
     order_set_status,
 )
@@ -46,6 +47,9 @@ def refund_apply(
         refund = _find_refund(channel=channel, state=state)
         if refund is None:
             return _refund_from_provider(provider=provider, state=state, source=source)
+        # Whether the user still owns the product (the platform's entitlement) is decided
+        # under their purchase lock, taken first as always.
+        _purchase_lock(user_bid=refund.order.user_bid, product_bid=refund.order.product_bid)
         order = _lock(refund.order.order_bid)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         expected = to_minor(refund.amount, refund.currency)
@@ -193,7 +197,6 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     refund.settled_at = timezone.now()
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     attempts.attempt_refund_reversed(provider, attempt)
-    outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_FAILED)
     restored = ""
     if not refund.duplicate_payment:
         order.refunded_price = max(order.refunded_price - refund.amount, Decimal("0.00"))
@@ -213,6 +216,8 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
                 locked=True,
             )
             restored += f", status back to {S(back).label}"
+    # Written once the order is restored, so its figures are the ones now true.
+    outbound.refund_settled(order=order, refund=refund, type=outbound.REFUND_REVERSED)
     reason = (
         f"refund {refund.refund_bid} of {refund.amount} {refund.currency.upper()} failed after "
         f"it succeeded ({state.failure_code or 'no code'} {state.failure_message}".rstrip()

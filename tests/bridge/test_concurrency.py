@@ -65,7 +65,7 @@ def test_concurrent_delivery_passes_send_each_event_once_in_order(receiver):
         for step in range(5):
             for subject in subjects:
                 outbox.event_write(type="order.paid", subject=subject, data={"step": step})
-    assert (receiver.refused, receiver.events) == (10, [])
+    assert (receiver.refused, receiver.events) == (1, [])  # then the endpoint was failing
     receiver.down(False)
     Delivery.objects.update(next_at=timezone.now())
 
@@ -80,7 +80,7 @@ def test_concurrent_delivery_passes_send_each_event_once_in_order(receiver):
 
     results = run_together(deliver, THREADS)
     assert not [r for r in results if isinstance(r, Exception)], results
-    assert sum(results) == receiver.posts - 10 == 50
+    assert sum(results) == receiver.posts - 1 == 50
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids)) == 50
     for subject in subjects:

@@ -176,3 +176,25 @@ def test_the_checkout_pages_take_the_platform_cookie(platform):
     assert client.get(f"/orders/{order.order_bid}/").status_code == 404
     client.cookies["token"] = platform_token(secret="forged-forged-forged-forged-forged-forged")
     assert client.get(f"/orders/{order.order_bid}/").status_code == 302
+
+
+def test_a_stale_platform_cookie_does_not_lock_out_a_session(platform, client):
+    user = UserFactory()
+    OrderFactory(user_bid=str(user.pk))
+    client.force_login(user)
+    client.cookies["token"] = platform_token(exp=int(time.time()) - 5)
+    answer = client.get("/api/orders/")
+    assert answer.status_code == 200 and len(answer.json()["results"]) == 1
+    # Alone, the same cookie is refused with its code.
+    alone = APIClient()
+    alone.cookies["token"] = platform_token(exp=int(time.time()) - 5)
+    assert alone.get("/api/orders/").json()["code"] == "token_expired"
+
+
+def test_without_the_token_store_a_production_deployment_is_warned(platform):
+    from bridge.checks import check_platform_settings
+
+    platform.DEBUG = False
+    assert "config.W002" in {m.id for m in check_platform_settings()}
+    platform.PLATFORM_TOKEN_STORE_URL = STORE_URL
+    assert "config.W002" not in {m.id for m in check_platform_settings()}

@@ -99,27 +99,31 @@ def test_each_event_is_seen_once_in_order_through_an_outage(
     other = OrderFactory(user_bid="user-2")
     with django_capture_on_commit_callbacks(execute=True):
         services.order_cancel(order=other)
-    # One POST per order was tried, and refused: the first order's later events waited
-    # behind its first one, never overtaking it.
-    assert (receiver.posts, receiver.refused, receiver.events) == (2, 2, [])
+    # One POST was tried, and refused: the order's later events waited behind it, never
+    # overtaking it, and the other order's commit sent nothing to a failing endpoint.
+    assert (receiver.posts, receiver.refused, receiver.events) == (1, 1, [])
     deliver_until_done()
     mine = [e for e in receiver.events if e["data"]["order_bid"] == order.order_bid]
-    assert [e["type"] for e in mine] == [
+    # In order per order, and the entitlement's in order per user and product.
+    assert [e["type"] for e in mine if not e["type"].startswith("entitlement.")] == [
         "order.paid",
-        "entitlement.granted",
         "refund.succeeded",
         "refund.succeeded",
         "order.refunded",
-        "entitlement.revoked",
     ]
+    owned = [(e["type"], e["data"]["owned"]) for e in mine if e["type"].startswith("entitle")]
+    assert owned == [("entitlement.granted", True), ("entitlement.revoked", False)]
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids)) == OutboundEvent.objects.count()
     assert receiver.refused == 3 and receiver.bad_signatures == 0
     paid = mine[0]
     assert paid["data"]["user_bid"] == USER_BID
     assert paid["data"]["paid_amount"] == "100.00" and paid["data"]["status_code"] == 502
-    assert mine[2]["data"]["refund"]["amount"] == "30.00"
-    assert mine[-1]["data"]["cause"] == "refunded"
+    refunds = [e for e in mine if e["type"] == "refund.succeeded"]
+    assert [e["data"]["refund"]["amount"] for e in refunds] == ["30.00", "70.00"]
+    assert [e["data"]["refunded_amount"] for e in refunds] == ["30.00", "100.00"]
+    revoked = next(e for e in mine if e["type"] == "entitlement.revoked")
+    assert revoked["data"]["cause"] == "refunded"
     first = Delivery.objects.get(event__event_id=paid["id"])
     assert first.attempts == 3 and first.tries.count() == 3
     assert list(first.tries.order_by("id").values_list("status", flat=True)) == [503, 503, 200]
@@ -164,7 +168,8 @@ def test_after_the_window_a_delivery_is_dead_lettered_and_staff_send_it_again(re
     assert outbox.deliveries_redeliver(Delivery.objects.filter(pk=first.pk)) == 1
     call_command("deliver_events", stdout=io.StringIO())
     first.refresh_from_db()
-    assert first.state == DeliveryState.DELIVERED and first.attempts == 3
+    assert first.state == DeliveryState.DELIVERED
+    assert (first.attempts, first.tries.count()) == (1, 3)  # counted anew after staff's send
     assert [e["data"]["n"] for e in receiver.events] == [2, 1]
 
 
@@ -230,3 +235,80 @@ def test_an_endpoint_that_does_not_answer_costs_one_try_per_pass(settings):
     attempts = sorted(Delivery.objects.values_list("attempts", flat=True))
     assert attempts == [0, 0, 1]  # the other two: due again for the next pass
     assert Delivery.objects.filter(attempts=0, next_at__lte=timezone.now()).count() == 2
+
+
+def test_delivered_events_are_pruned_after_30_days_the_rest_kept(receiver):
+    with transaction.atomic():
+        for type in ("order.paid", "order.refunded", "order.cancelled"):
+            outbox.event_write(type=type, subject=f"order:{type}", data={})
+    outbox.deliveries_send()
+    Delivery.objects.filter(event__type="order.refunded").update(state=DeliveryState.DEAD)
+    Delivery.objects.filter(event__type="order.cancelled").update(
+        state=DeliveryState.PENDING, delivered_at=None
+    )
+    OutboundEvent.objects.update(created_at=timezone.now() - timedelta(days=31))
+    from bridge.tasks import prune_outbound_events
+
+    assert prune_outbound_events.delay().get() == 1
+    assert sorted(OutboundEvent.objects.values_list("type", flat=True)) == [
+        "order.cancelled",
+        "order.refunded",
+    ]
+    assert outbox.events_prune() == 0
+
+
+def test_the_retry_wait_never_passes_an_hour_and_never_overflows(receiver, settings):
+    assert outbox.retry_delay(1) == timedelta(seconds=10)
+    assert outbox.retry_delay(9) == timedelta(seconds=2560)
+    assert outbox.retry_delay(10) == timedelta(hours=1)
+    assert outbox.retry_delay(10_000) == timedelta(hours=1)
+    receiver.down()
+    with transaction.atomic():
+        outbox.event_write(type="order.paid", subject="order:w", data={})
+    Delivery.objects.update(attempts=500, window_from=timezone.now())
+    outbox.deliveries_send()
+    delivery = Delivery.objects.get()
+    assert delivery.attempts == 501 and delivery.state == DeliveryState.PENDING
+
+
+def test_the_retry_window_starts_with_the_first_post(receiver):
+    receiver.down()
+    with transaction.atomic():
+        outbox.event_write(type="order.paid", subject="order:v", data={"n": 1})
+        outbox.event_write(type="order.refunded", subject="order:v", data={"n": 2})
+    long_ago = timezone.now() - timedelta(hours=80)
+    Delivery.objects.update(window_from=long_ago, created_at=long_ago)
+    first, second = Delivery.objects.order_by("id")
+    Delivery.objects.filter(pk=first.pk).update(state=DeliveryState.DEAD)  # out of the way
+    time_passes()
+    outbox.deliveries_send()
+    second.refresh_from_db()
+    # It waited 80 hours behind the first; its own three days start now.
+    assert second.state == DeliveryState.PENDING and second.attempts == 1
+    assert second.window_from > timezone.now() - timedelta(minutes=1)
+
+
+def test_staff_cannot_resend_a_delivery_still_pending(receiver):
+    receiver.down()
+    with transaction.atomic():
+        outbox.event_write(type="order.paid", subject="order:u", data={})
+    outbox.deliveries_send()
+    delivery = Delivery.objects.get()
+    assert outbox.deliveries_redeliver([delivery]) == 0
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.next_at > timezone.now()
+
+
+def test_a_request_commits_without_waiting_for_a_failing_endpoint(
+    receiver, django_capture_on_commit_callbacks
+):
+    receiver.down()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_cancel(order=OrderFactory())
+    assert receiver.posts == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_cancel(order=OrderFactory())
+    assert receiver.posts == 1  # the endpoint is failing: left to the retries
+    receiver.down(False)
+    deliver_until_done()
+    assert receiver.types() == ["order.cancelled", "order.cancelled"]

@@ -51,6 +51,7 @@ def test_beat_runs_each_job_on_its_interval():
         "payments.sweep_webhook_inbox",
         "payments.prune_webhook_events",
         "bridge.deliver_events",
+        "bridge.prune_outbound_events",
     }
     assert schedule["reconcile-payments"]["schedule"] == django_settings.RECONCILE_INTERVAL_SECONDS
     assert schedule["expire-orders"]["schedule"] == django_settings.EXPIRE_INTERVAL_SECONDS

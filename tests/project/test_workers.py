@@ -24,13 +24,15 @@ import pytest
 from django.db import connection
 from kombu import Connection
 
+from bridge.models import Delivery, DeliveryState
 from orders import services
 from orders.models import Order, OrderStatus
 from payments import registry
 from payments.models import InboxStatus, WebhookEvent
 from payments.tasks import webhook_deliver
 from payments_project.celery import app
-from tests.factories import ProductFactory
+from tests.bridge.conftest import RECEIVER_SECRET, receiver  # noqa: F401  (fixture)
+from tests.factories import OrderFactory, ProductFactory
 from tests.redis_server import require_redis
 from tests.threads import run_together
 
@@ -234,3 +236,31 @@ def test_beat_schedules_the_work_a_worker_then_does(sandbox_channel, workers, tm
         time.sleep(0.3)
     assert order.status == OrderStatus.TIMEOUT, beat.output()[-2000:] + worker.output()[-2000:]
     assert "orders.expire_orders" in beat.output()
+
+
+def test_outbound_events_are_sent_by_a_worker(
+    sandbox_channel,
+    workers,
+    tmp_path,
+    receiver,  # noqa: F811
+):
+    """A change committed here sends its events' task to the broker; a worker POSTs
+    them, signed with its own PLATFORM_WEBHOOK_SECRET, to the platform's receiver."""
+    with broker(REDIS) as queue:
+        workers.append(
+            Worker(
+                REDIS,
+                queue,
+                tmp_path / "worker.log",
+                PLATFORM_WEBHOOK_URL=receiver.url,
+                PLATFORM_WEBHOOK_SECRET=RECEIVER_SECRET,
+            ).start()
+        )
+        order = OrderFactory()
+        services.order_cancel(order=order)
+        deadline = time.monotonic() + 90
+        while not receiver.events and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert receiver.types() == ["order.cancelled"], workers[0].output()[-3000:]
+    assert receiver.events[0]["data"]["order_bid"] == order.order_bid
+    assert Delivery.objects.get().state == DeliveryState.DELIVERED
