@@ -180,3 +180,14 @@ def _purchase_lock_row(*, user_bid: str, product_bid: str) -> None:
             PurchaseLock.objects.create(user_bid=user_bid, product_bid=product_bid)
     except IntegrityError:
         pass
+
+
+def _purchase_orders(*, user_bid: str, product_bid: str, statuses, newest_first: bool = False):
+    """Under the user's purchase lock (taken here, in the caller's transaction), their
+    live orders of the product in ``statuses``, oldest first (or newest)."""
+    _purchase_lock(user_bid=user_bid, product_bid=product_bid)
+    return list(
+        Order.objects.live()
+        .filter(user_bid=user_bid, product_bid=product_bid, status__in=statuses)
+        .order_by("-id" if newest_first else "id")
+    )

@@ -20,8 +20,8 @@ from orders.services.lifecycle import (
     S,
     _expired,
     _lock,
-    _purchase_lock,
     _purchase_lock_row,
+    _purchase_orders,
     order_event_write,
     order_set_status,
 )
@@ -54,11 +54,11 @@ def order_create(
     source = "api"
     _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
-        _purchase_lock(user_bid=user_bid, product_bid=product_bid)
-        mine = list(
-            Order.objects.live()
-            .filter(user_bid=user_bid, product_bid=product_bid, status__in=(S.PAID, *PAYABLE))
-            .order_by("-id")
+        mine = _purchase_orders(
+            user_bid=user_bid,
+            product_bid=product_bid,
+            statuses=(S.PAID, *PAYABLE),
+            newest_first=True,
         )
         if any(order.status == S.PAID for order in mine):
             raise AlreadyPurchased(

@@ -22,8 +22,8 @@ from orders.selectors import order_refunds_held
 from orders.services.lifecycle import (
     PAYABLE,
     S,
-    _purchase_lock,
     _purchase_lock_row,
+    _purchase_orders,
     order_event_write,
     order_set_status,
 )
@@ -65,11 +65,8 @@ def entitlement_grant(
         raise ProductNotFound(f"No product {product_bid!r}.", product=product_bid)
     _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
-        _purchase_lock(user_bid=user_bid, product_bid=product_bid)
-        mine = list(
-            Order.objects.live()
-            .filter(user_bid=user_bid, product_bid=product_bid, status__in=(S.PAID, *PAYABLE))
-            .order_by("id")
+        mine = _purchase_orders(
+            user_bid=user_bid, product_bid=product_bid, statuses=(S.PAID, *PAYABLE)
         )
         owned = next((order for order in mine if _keeps_entitlement(order)), None)
         if owned is not None:
@@ -118,12 +115,7 @@ def entitlement_revoke(*, user_bid: str, product_bid: str, reason: str, source: 
     reason = _checked(user_bid, reason)
     _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
-        _purchase_lock(user_bid=user_bid, product_bid=product_bid)
-        owned = list(
-            Order.objects.live()
-            .filter(user_bid=user_bid, product_bid=product_bid, status=S.PAID)
-            .order_by("id")
-        )
+        owned = _purchase_orders(user_bid=user_bid, product_bid=product_bid, statuses=(S.PAID,))
         if not owned:
             raise EntitlementNotFound(
                 f"{user_bid} does not own {product_bid}.", user_bid=user_bid, product=product_bid
