@@ -37,6 +37,8 @@ from bridge.models import PlatformUser
 USER_BID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 # The attribute a user object carries its user_bid in, once known.
 USER_BID_ATTRIBUTE = "platform_user_bid"
+# The username of a platform user's shadow account: this, then their user_bid.
+SHADOW_PREFIX = "platform-"
 
 
 def user_bid_for(user: Any) -> str:
@@ -44,10 +46,12 @@ def user_bid_for(user: Any) -> str:
     primary key as text for a local account (staff, trying the service out)."""
     known = getattr(user, USER_BID_ATTRIBUTE, None)
     if known is None:
-        try:
-            known = user.platform_identity.user_bid
-        except (PlatformUser.DoesNotExist, AttributeError):  # local, or anonymous
-            known = str(user.pk)
+        known = str(user.pk)
+        # Only a shadow account can have an identity: a local user costs no query.
+        if user.get_username().startswith(SHADOW_PREFIX):
+            # (a local account merely named like one has none)
+            with contextlib.suppress(PlatformUser.DoesNotExist):
+                known = user.platform_identity.user_bid
         setattr(user, USER_BID_ATTRIBUTE, known)
     return known
 
@@ -107,7 +111,7 @@ def platform_user(user_bid: str):
     if identity is None:
         try:
             with transaction.atomic():
-                user = get_user_model().objects.create_user(username=f"platform-{user_bid}")
+                user = get_user_model().objects.create_user(username=SHADOW_PREFIX + user_bid)
                 identity = PlatformUser.objects.create(user=user, user_bid=user_bid)
         except IntegrityError:  # made meanwhile by a concurrent request
             identity = PlatformUser.objects.select_related("user").get(user_bid=user_bid)

@@ -198,3 +198,18 @@ def test_without_the_token_store_a_production_deployment_is_warned(platform):
     assert "config.W002" in {m.id for m in check_platform_settings()}
     platform.PLATFORM_TOKEN_STORE_URL = STORE_URL
     assert "config.W002" not in {m.id for m in check_platform_settings()}
+
+
+def test_a_shadow_account_in_a_session_keeps_its_user_bid_and_a_local_one_costs_no_query(
+    platform, client
+):
+    get("/api/orders/", Token=platform_token())
+    shadow = PlatformUser.objects.get(user_bid=USER_BID).user
+    OrderFactory(user_bid=USER_BID)
+    client.force_login(shadow)  # e.g. staff looking at it in the admin, then the API
+    assert client.get("/api/orders/").json()["results"][0]["user_bid"] == USER_BID
+    local = UserFactory()
+    client.force_login(local)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/orders/").status_code == 200
+    assert not [q for q in queries.captured_queries if "bridge_platform_users" in q["sql"]]
