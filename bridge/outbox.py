@@ -209,11 +209,11 @@ def _claim(delivery_ids: list[int]) -> list[Delivery]:
             .filter(pk__in=delivery_ids, state=DeliveryState.PENDING, next_at__lte=now)
             .values_list("pk", flat=True)
         )
-        # Long enough for every POST of the pass to time out; a sender that dies leaves
-        # them due again after it.
-        lease = now + timedelta(
-            seconds=settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS * len(claimed) + 30
-        )
+        # Long enough for every POST of the pass to take its longest (connecting, then
+        # the status line, `timeout` each; see _post); a sender that dies leaves them
+        # due again after it.
+        per_post = 2 * settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS + 1
+        lease = now + timedelta(seconds=per_post * len(claimed) + 30)
         Delivery.objects.filter(pk__in=claimed).update(next_at=lease)
     return list(
         Delivery.objects.select_related("event", "endpoint").filter(pk__in=claimed).order_by("id")
@@ -245,15 +245,20 @@ def _post(session: requests.Session, delivery: Delivery) -> tuple[int | None, st
         "X-Event-Type": event.type,
         signing.HEADER: signing.signature(body, _secret(endpoint)),
     }
+    limit = settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS
     try:
-        answer = session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        status, text = answer.status_code, answer.text[:ANSWER_KEPT]
+        # Streamed: the status decides; of the body, at most ANSWER_KEPT bytes are read,
+        # and none once the time is up (a huge or trickling answer costs neither memory
+        # nor a lease: connecting and the status line have `limit` each).
+        with session.post(
+            url, data=body, headers=headers, timeout=limit, allow_redirects=False, stream=True
+        ) as answer:
+            status, kept = answer.status_code, bytearray()
+            for chunk in answer.iter_content(1024):
+                kept += chunk
+                if len(kept) >= ANSWER_KEPT or time.monotonic() > started + limit:
+                    break
+            text = bytes(kept[:ANSWER_KEPT]).decode(answer.encoding or "utf-8", errors="replace")
     except requests.RequestException as exc:
         status, text = None, f"{type(exc).__name__}: {exc}"[:ANSWER_KEPT]
     return status, text, int((time.monotonic() - started) * 1000)

@@ -23,6 +23,7 @@ class EventReceiver(LoopbackServer):
         self.accepted_at: list[float] = []
         self._failing = 0
         self._down = False
+        self.trickle = 0.0  # seconds between the bytes of a long answer body, when set
         self._mutex = threading.Lock()
 
     @property
@@ -56,6 +57,19 @@ class EventReceiver(LoopbackServer):
                     self.events.append(json.loads(body))
                     self.accepted_at.append(time.monotonic())
                     status = 200
+        if self.trickle:
+            answer = b"x" * 100_000
+            handler.send_response(status)
+            handler.send_header("Content-Length", str(len(answer)))
+            handler.end_headers()
+            for start in range(0, len(answer), 1000):
+                try:
+                    handler.wfile.write(answer[start : start + 1000])
+                    handler.wfile.flush()
+                except OSError:  # the sender stopped reading
+                    return
+                time.sleep(self.trickle)
+            return
         handler.send_response(status)
         handler.send_header("Content-Length", "2")
         handler.end_headers()

@@ -312,3 +312,17 @@ def test_a_request_commits_without_waiting_for_a_failing_endpoint(
     receiver.down(False)
     deliver_until_done()
     assert receiver.types() == ["order.cancelled", "order.cancelled"]
+
+
+def test_a_long_trickling_answer_is_cut_at_the_time_limit(receiver, settings):
+    settings.PLATFORM_WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver.trickle = 0.05  # 100 kB, 1 kB every 50 ms: 5 s to read it all
+    with transaction.atomic():
+        outbox.event_write(type="order.paid", subject="order:t", data={})
+    started = time.monotonic()
+    outbox.deliveries_send()
+    assert time.monotonic() - started < 3
+    delivery = Delivery.objects.get()
+    assert delivery.state == DeliveryState.DELIVERED  # the status line said 200
+    attempt = delivery.tries.get()
+    assert attempt.status == 200 and 0 < len(attempt.answer) <= outbox.ANSWER_KEPT
