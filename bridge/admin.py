@@ -18,7 +18,7 @@ from bridge.models import (
     PlatformUser,
     Scope,
 )
-from bridge.partners import api_key_create
+from bridge.partners import api_key_create, api_key_revoke
 from payments_project.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, pretty_json
 from payments_project.errors import ServiceError
 
@@ -72,10 +72,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
-        from django.utils import timezone
-
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} key(s) revoked.")
+        live = list(queryset.filter(revoked_at__isnull=True))
+        for key in live:
+            api_key_revoke(name=key.name)
+        self.message_user(request, f"{len(live)} key(s) revoked.")
 
 
 class EndpointForm(forms.ModelForm):

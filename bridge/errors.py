@@ -15,8 +15,3 @@ class TokenExpired(AuthenticationFailed):
 class TokenStoreUnavailable(ServiceError):
     code = "token_store_unavailable"
     http_status = 503
-
-
-class EndpointNotAllowed(ServiceError):
-    code = "endpoint_not_allowed"
-    http_status = 400

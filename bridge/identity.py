@@ -146,17 +146,13 @@ class PlatformTokenAuthentication(BaseAuthentication):
                 return None  # a stale platform cookie beside a session or a DRF token
             raise
         if source == "cookie":
-            self._enforce_csrf(request)
+            SessionAuthentication().enforce_csrf(request)
         return user, token
 
     def authenticate_header(self, request) -> str:
         if settings.PLATFORM_JWT_SECRET:
             return 'Bearer realm="api"'
         return TokenAuthentication().authenticate_header(request)  # local tokens only
-
-    @staticmethod
-    def _enforce_csrf(request) -> None:
-        SessionAuthentication().enforce_csrf(request)
 
 
 def _other_credentials(request) -> bool:

@@ -28,7 +28,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from bridge import signing
-from bridge.errors import EndpointNotAllowed
 from bridge.models import Delivery, DeliveryAttempt, DeliveryState, Endpoint, OutboundEvent
 from payments_project.db import new_bid
 
@@ -46,13 +45,6 @@ def url_allowed(url: str) -> bool:
     if parts.scheme == "https":
         return bool(parts.hostname)
     return parts.scheme == "http" and (settings.DEBUG or parts.hostname in LOOPBACK)
-
-
-def endpoint_check(url: str) -> None:
-    if not url_allowed(url):
-        raise EndpointNotAllowed(
-            f"Events go to https:// URLs only (http:// to loopback hosts): {url!r}.", url=url
-        )
 
 
 def endpoints_active() -> list[Endpoint]:
@@ -221,12 +213,9 @@ def _claim(delivery_ids: list[int]) -> list[Delivery]:
 
 
 @cache
-def _session_for_process() -> requests.Session:
-    return requests.Session()
-
-
 def _session() -> requests.Session:
-    return _session_for_process()
+    """One HTTP session a process: connections to the endpoints are kept alive."""
+    return requests.Session()
 
 
 def _post(session: requests.Session, delivery: Delivery) -> tuple[int | None, str, int]:

@@ -39,6 +39,14 @@ class OrderQuerySet(models.QuerySet):
         """Orders that were not soft-deleted by the legacy system."""
         return self.filter(deleted=Deleted.ACTIVE)
 
+    def siblings_of(self, order: Order, *statuses: int) -> OrderQuerySet:
+        """The user's other live orders of ``order``'s product, in ``statuses``."""
+        return (
+            self.live()
+            .filter(user_bid=order.user_bid, product_bid=order.product_bid, status__in=statuses)
+            .exclude(pk=order.pk)
+        )
+
 
 class Order(models.Model):
     order_bid = models.CharField(

@@ -77,12 +77,7 @@ def _entitlement(order: Order, type: str, **extra: Any) -> None:
 def _owned_through_another(order: Order) -> bool:
     """Whether the user owns the product through another live paid order. Called under
     their purchase lock (every service that changes ownership takes it first)."""
-    return (
-        Order.objects.live()
-        .filter(user_bid=order.user_bid, product_bid=order.product_bid, status=S.PAID)
-        .exclude(pk=order.pk)
-        .exists()
-    )
+    return Order.objects.siblings_of(order, S.PAID).exists()
 
 
 def status_changed(

@@ -160,13 +160,7 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
     """
     late = order.status in (S.TIMEOUT, S.CANCELLED)
     # The user's other orders of the product, read once: the purchase lock is held.
-    siblings = list(
-        Order.objects.live()
-        .filter(user_bid=order.user_bid, product_bid=order.product_bid)
-        .filter(status__in=(S.PAID, *PAYABLE))
-        .exclude(pk=order.pk)
-        .order_by("id")
-    )
+    siblings = list(Order.objects.siblings_of(order, S.PAID, *PAYABLE).order_by("id"))
     owned = next((other for other in siblings if other.status == S.PAID), None)
     policy = settings.PAY_DUPLICATE_PAYMENT_POLICY
     order_set_status(

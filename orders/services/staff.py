@@ -224,12 +224,7 @@ def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
     with transaction.atomic():
         _purchase_lock(user_bid=order.user_bid, product_bid=order.product_bid)
         locked = _lock(order)
-        owned = (
-            Order.objects.live()
-            .filter(user_bid=locked.user_bid, product_bid=locked.product_bid, status=S.PAID)
-            .exclude(pk=locked.pk)
-            .first()
-        )
+        owned = Order.objects.siblings_of(locked, S.PAID).first()
         if owned is not None:
             raise AlreadyPurchased(
                 f"The user already owns this product through order {owned.order_bid}.",
