@@ -96,6 +96,13 @@ class Order(models.Model):
         default=Decimal("0.00"),
         db_comment="Refunded total, in the order currency",
     )
+    discount_price = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        db_default=Decimal("0.00"),
+        default=Decimal("0.00"),
+        db_comment="Promotions and coupon taken off payable_price, in the order currency",
+    )
 
     objects = OrderQuerySet.as_manager()
 
@@ -125,6 +132,12 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.order_bid
+
+    @property
+    def due_price(self) -> Decimal:
+        """What the buyer pays: the list price (``payable_price``, as the old system
+        named it) less the discounts."""
+        return self.payable_price - self.discount_price
 
     @property
     def refundable_price(self) -> Decimal:
@@ -419,6 +432,7 @@ class AttentionKind(models.TextChoices):
     REFUND_REVERSED = "refund_reversed", "refund failed after it succeeded"
     REFUND_CONFLICT = "refund_conflict", "refund succeeded after it failed"
     UNSETTLED = "unsettled", "reconciliation cannot settle it"
+    COUPON_CONFLICT = "coupon_conflict", "paid with a coupon taken meanwhile"
 
 
 class AttentionStatus(models.TextChoices):

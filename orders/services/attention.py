@@ -12,51 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.models import Attention, AttentionKind, AttentionStatus, Order, OrderEventKind
-from orders.services.lifecycle import order_event_write
+from orders.services.lifecycle import attention_open, order_event_write  # noqa: F401
 
 if TYPE_CHECKING:
     from orders.services.reconcile import _Work
-
-
-def attention_open(
-    *,
-    kind: str,
-    subject_kind: str,
-    subject_bid: str,
-    reason: str,
-    order: Order | None = None,
-    channel: str = "",
-    last_answer: str = "",
-) -> Attention:
-    """List something for staff (or list it again, if it was resolved before)."""
-    row, created = Attention.objects.get_or_create(
-        kind=kind,
-        subject_kind=subject_kind,
-        subject_bid=subject_bid,
-        defaults={
-            "order": order,
-            "channel": channel,
-            "reason": reason[:500],
-            "last_answer": last_answer,
-            "status": AttentionStatus.OPEN,
-        },
-    )
-    if not created:
-        row.status = AttentionStatus.OPEN
-        row.reason = reason[:500]
-        row.last_answer = last_answer or row.last_answer
-        row.resolved_at = None
-        row.resolved_by = None
-        row.save()
-    if order is not None:
-        order_event_write(
-            order=order,
-            kind=OrderEventKind.NOTE,
-            message=f"needs attention: {reason}",
-            source="system",
-            data={"attention": row.pk, "kind": kind},
-        )
-    return row
 
 
 def _left_to_staff(subject_kind: str):

@@ -17,7 +17,17 @@ from django.utils import timezone
 
 from orders import dashboard, outbound
 from orders.errors import OrderNotFound, TransitionNotAllowed
-from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, PurchaseLock
+from orders.models import (
+    Attention,
+    AttentionKind,
+    AttentionStatus,
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderStatus,
+    PurchaseLock,
+)
+from promos import services as promo_services
 
 # The package keeps the one logger name it had as a module.
 logger = logging.getLogger("orders.services")
@@ -141,9 +151,74 @@ def order_set_status(
     outbound.status_changed(
         order=locked, from_status=from_status, to_status=to, source=source, data=data
     )
+    if locked.discount_price:
+        _discounts_follow(order=locked, to=to, source=source)
     if locked is not order:
         order.__dict__.update(locked.__dict__)
     return locked
+
+
+def _discounts_follow(*, order: Order, to: int, source: str) -> None:
+    """What the order's discounts do when it moves: used when paid (taken again after a
+    cancellation or time-out), given back when it dies unpaid or is refunded in full
+    (where the coupon's batch says so). A coupon a late payment cannot take back
+    cleanly is listed for staff: the money was received at the discounted price."""
+    if to == S.PAID:
+        problems = promo_services.discounts_use(order_bid=order.order_bid)
+        if problems:
+            attention_open(
+                kind=AttentionKind.COUPON_CONFLICT,
+                subject_kind="order",
+                subject_bid=order.order_bid,
+                order=order,
+                channel=order.payment_channel,
+                reason="paid with a discount no longer held: " + "; ".join(problems),
+            )
+    elif to in (S.CANCELLED, S.TIMEOUT):
+        promo_services.discounts_release(order_bid=order.order_bid)
+    elif to == S.REFUNDED:
+        promo_services.discounts_release(order_bid=order.order_bid, refunded=True)
+
+
+def attention_open(
+    *,
+    kind: str,
+    subject_kind: str,
+    subject_bid: str,
+    reason: str,
+    order: Order | None = None,
+    channel: str = "",
+    last_answer: str = "",
+) -> Attention:
+    """List something for staff (or list it again, if it was resolved before)."""
+    row, created = Attention.objects.get_or_create(
+        kind=kind,
+        subject_kind=subject_kind,
+        subject_bid=subject_bid,
+        defaults={
+            "order": order,
+            "channel": channel,
+            "reason": reason[:500],
+            "last_answer": last_answer,
+            "status": AttentionStatus.OPEN,
+        },
+    )
+    if not created:
+        row.status = AttentionStatus.OPEN
+        row.reason = reason[:500]
+        row.last_answer = last_answer or row.last_answer
+        row.resolved_at = None
+        row.resolved_by = None
+        row.save()
+    if order is not None:
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.NOTE,
+            message=f"needs attention: {reason}",
+            source="system",
+            data={"attention": row.pk, "kind": kind},
+        )
+    return row
 
 
 def _expired(order: Order, now=None) -> bool:

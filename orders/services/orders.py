@@ -28,17 +28,30 @@ from orders.services.lifecycle import (
 from orders.services.payment_results import _close_attempts_after_commit
 from orders.services.reconcile import Checked
 from payments import registry
-from payments_project.money import UnsupportedCurrency, exponent
+from payments_project.money import UnsupportedCurrency, exponent, to_major, to_minor
+from promos import selectors as promo_selectors
+from promos import services as promo_services
+
+# The channel of an order with nothing to pay: no provider is involved.
+FREE = "free"
 
 
 def order_create(
-    *, user_bid: str, product_bid: str, channel: str | None = None, actor: Any = None
+    *,
+    user_bid: str,
+    product_bid: str,
+    channel: str | None = None,
+    actor: Any = None,
+    coupon_code: str = "",
+    source: str = "api",
 ) -> tuple[Order, bool]:
     """An order of ``product_bid`` for ``user_bid``; (order, created).
 
-    The price comes from the product. An unexpired unpaid order of the same user and
-    product is reused, its price refreshed; a product already paid for is refused; a
-    free product is paid at once. Under the user's purchase lock, so concurrent calls
+    The price comes from the product, less its promotions in force and the coupon
+    ``coupon_code`` (reserved for the order; see ``promos``). An unexpired unpaid order
+    of the same user and product is reused, its price refreshed, unless another coupon
+    is asked for; a product already paid for is refused; an order with nothing to pay is
+    paid at once (channel ``free``). Under the user's purchase lock, so concurrent calls
     give one live order.
     """
     product = Product.objects.filter(product_bid=product_bid, active=True).first()
@@ -51,7 +64,7 @@ def order_create(
         )
     if channel:
         registry.get_provider(channel)  # refuses a channel that is not enabled
-    source = "api"
+    coupon_code = (coupon_code or "").strip()
     _purchase_lock_row(user_bid=user_bid, product_bid=product_bid)
     with transaction.atomic():
         mine = _purchase_orders(
@@ -66,40 +79,93 @@ def order_create(
             )
         for order in mine:
             repriced = (order.payable_price, order.currency) != (product.price, product.currency)
-            if _expired(order) or (repriced and order.status == S.UNPAID):
-                # An order with payment attempts keeps its price; it is timed out (its
-                # attempts closed at the provider) and a new order carries the new price.
+            if _expired(order) or (repriced and (order.status == S.UNPAID or order.discount_price)):
+                # An order with payment attempts or discounts keeps its price; it is timed
+                # out (its attempts closed at the provider) and a new order carries the new
+                # price.
                 order_timeout(order=order, source="system")
                 continue
+            held = promo_selectors.order_coupon_code(order.order_bid) if coupon_code else ""
+            if coupon_code and held != coupon_code:
+                order_set_status(
+                    order=order,
+                    to=S.CANCELLED,
+                    source=source,
+                    actor=actor,
+                    message=f"replaced by a new order with coupon {coupon_code}",
+                )
+                _close_attempts_after_commit(order.order_bid, source)
+                continue
             return _order_refresh(order=order, product=product, channel=channel), False
-
-        order = Order.objects.create(
-            order_bid=new_bid(),
-            product_bid=product.product_bid,
+        return _order_new(
             user_bid=user_bid,
-            payable_price=product.price,
-            paid_price=Decimal("0.00"),
-            currency=product.currency,
-            payment_channel=channel or registry.default_channel(),
-            status=S.INIT,
-        )
-        order_event_write(
-            order=order,
-            kind=OrderEventKind.NOTE,
-            message=f"created: {product.name}, {product.price} {product.currency.upper()}",
-            source=source,
+            product=product,
+            channel=channel,
             actor=actor,
-            to_status=S.INIT,
+            coupon_code=coupon_code,
+            source=source,
+        ), True
+
+
+def _order_new(
+    *, user_bid: str, product: Product, channel: str | None, actor, coupon_code: str, source: str
+) -> Order:
+    """A new order (under the purchase lock, in the caller's transaction), its discounts
+    reserved; paid at once when nothing is left to pay."""
+    reservation = promo_services.discounts_prepare(
+        user_bid=user_bid,
+        product_bid=product.product_bid,
+        label=product.name,
+        currency=product.currency,
+        list_amount=to_minor(product.price, product.currency),
+        coupon_code=coupon_code,
+    )
+    quote = reservation.quote
+    discount = to_major(quote.discount, product.currency)
+    order = Order.objects.create(
+        order_bid=new_bid(),
+        product_bid=product.product_bid,
+        user_bid=user_bid,
+        payable_price=product.price,
+        discount_price=discount,
+        paid_price=Decimal("0.00"),
+        currency=product.currency,
+        payment_channel=(channel or registry.default_channel()) if quote.payable else FREE,
+        status=S.INIT,
+    )
+    currency = product.currency.upper()
+    message = f"created: {product.name}, {product.price} {currency}"
+    if quote.discount:
+        message += f", {discount} {currency} off: pays {order.due_price} {currency}"
+    order_event_write(
+        order=order,
+        kind=OrderEventKind.NOTE,
+        message=message,
+        source=source,
+        actor=actor,
+        to_status=S.INIT,
+        data={"lines": [line.as_dict(product.currency) for line in quote.lines]}
+        if quote.discount
+        else None,
+    )
+    # Last: taking the coupon locks its batch's row until the commit.
+    promo_services.discounts_record(
+        reservation=reservation,
+        order_bid=order.order_bid,
+        user_bid=user_bid,
+        product_bid=product.product_bid,
+    )
+    if not quote.payable:
+        order_set_status(
+            order=order,
+            to=S.PAID,
+            source="system",
+            actor=actor,
+            message="nothing to pay: paid without a provider"
+            if quote.discount
+            else "free product: paid without a provider",
         )
-        if product.price == 0:
-            order_set_status(
-                order=order,
-                to=S.PAID,
-                source="system",
-                actor=actor,
-                message="free product: paid without a provider",
-            )
-    return order, True
+    return order
 
 
 @transaction.atomic

@@ -88,7 +88,7 @@ def payment_start(
             attempt_bid=new_bid(),
             user_bid=locked.user_bid,
             product_bid=locked.product_bid,
-            amount=to_minor(locked.payable_price, locked.currency),
+            amount=to_minor(locked.due_price, locked.currency),
             currency=locked.currency,
             subject=name,
             body=f"{name} ({locked.order_bid})",

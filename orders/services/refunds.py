@@ -129,6 +129,13 @@ def refund_request(
                 order_bid=locked.order_bid,
                 status=locked.status_name,
             )
+        if not locked.paid_price:
+            raise OrderNotRefundable(
+                f"Order {locked.order_bid} was paid nothing (free, granted, or fully "
+                "discounted): there is nothing to refund.",
+                order_bid=locked.order_bid,
+                status=locked.status_name,
+            )
         amount = refund_amount_checked(locked, amount)
         provider = registry.get_provider_any(locked.payment_channel)
         attempt = _paying_attempt(provider, locked)

@@ -245,7 +245,7 @@ def order_mark_paid_by_hand(*, order: Order, actor: Any, reason: str) -> Order:
             actor=actor,
             message=f"marked paid by hand: {reason}",
             data={"manual": True, "reason": reason},
-            changes={"paid_price": locked.payable_price},
+            changes={"paid_price": locked.due_price},
         )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = ROOT / ".venv" / "bin" / "lint-imports"
-PACKAGES = ("bridge", "orders", "payments", "payments_project")
+PACKAGES = ("bridge", "orders", "payments", "payments_project", "promos")
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:
