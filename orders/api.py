@@ -214,8 +214,20 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: OrderSerializer,
             200: OpenApiResponse(OrderSerializer, "reused"),
-            **errors(400, payment_channel_not_enabled=NOT_ENABLED),
-            **errors(404, 409),
+            **errors(
+                400,
+                payment_channel_not_enabled=NOT_ENABLED,
+                coupon_expired="the coupon's window has ended",
+                coupon_not_started="the coupon's window has not begun",
+                coupon_not_applicable="the coupon is for other products or another "
+                "currency, or does not combine with a promotion that takes off more",
+            ),
+            **errors(404),
+            **errors(
+                409,
+                coupon_used="the single-use coupon is held by another order",
+                coupon_limit_reached="the coupon's total or the user's own cap is taken",
+            ),
         },
     )
     def create(self, request):
@@ -226,6 +238,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             product_bid=data.validated_data["product"],
             channel=data.validated_data.get("payment_channel") or None,
             actor=request.user,
+            coupon_code=data.validated_data.get("coupon_code") or "",
         )
         return self._answer(order, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

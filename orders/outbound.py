@@ -56,7 +56,9 @@ def order_data(order: Order) -> dict[str, Any]:
         "status_code": order.status,
         "payment_channel": order.payment_channel,
         "currency": order.currency,
-        "payable_amount": str(order.payable_price),
+        "payable_amount": str(order.due_price),
+        "list_amount": str(order.payable_price),
+        "discount_amount": str(order.discount_price),
         "paid_amount": str(order.paid_price),
         "refunded_amount": str(order.refunded_price),
     }

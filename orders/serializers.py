@@ -18,6 +18,7 @@ from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Ref
 from orders.selectors import order_refundable_amount
 from payments import registry
 from payments_project.money import CURRENCY_EXPONENTS, display
+from promos.selectors import order_discount_lines
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
 
@@ -111,6 +112,25 @@ class JsonTypes:
         return super().to_internal_value(data)
 
 
+def price_pattern(currency: str) -> str:
+    """The request amounts above zero that fit ``currency`` (and the price columns)."""
+    places = min(CURRENCY_EXPONENTS[currency], PRICE_DECIMAL_PLACES)
+    if places == PRICE_DECIMAL_PLACES:
+        return POSITIVE_MONEY_PATTERN
+    return _price_fits(places)
+
+
+def price_patterns() -> list[tuple[list[str], str]]:
+    """For each number of places below the columns', its currencies (both cases) and
+    the pattern of the amounts that fit them."""
+    found = []
+    for places in range(PRICE_DECIMAL_PLACES):
+        codes = [c for c in PRICE_CURRENCIES if CURRENCY_EXPONENTS[c] == places]
+        if codes:
+            found.append((codes + [c.upper() for c in codes], _price_fits(places)))
+    return found
+
+
 def _price_fits(places: int) -> str:
     """The request prices that fit a currency of ``places`` decimal places."""
     digits = ["[0-9]" if i < places else "0" for i in range(PRICE_DECIMAL_PLACES)]
@@ -172,14 +192,38 @@ class ProductSerializer(JsonTypes, serializers.ModelSerializer):
         return {"allOf": rules} if rules else {}
 
 
+class LineSerializer(serializers.Serializer):
+    """One line of an order's price: the list price, then each discount (negative)."""
+
+    kind = serializers.ChoiceField(choices=["price", "promotion", "coupon"])
+    label = serializers.CharField()
+    amount = serializers.CharField(help_text="Major units; negative for a discount.")
+
+
+class OrderListSerializer(serializers.ListSerializer):
+    """Orders, with the discount lines of those that have some read in two queries."""
+
+    def to_representation(self, data):
+        orders = list(data.all() if hasattr(data, "all") else data)
+        discounted = [o.order_bid for o in orders if o.discount_price]
+        self.child.context["discount_lines"] = order_discount_lines(discounted)
+        return [self.child.to_representation(order) for order in orders]
+
+
 class OrderSerializer(serializers.ModelSerializer):
     """An order. ``paid_at`` and what refunds hold of it come annotated by
-    ``selectors.orders_visible_to``; the refundable amount is the selector's."""
+    ``selectors.orders_visible_to``; the refundable amount is the selector's.
+
+    ``payable_amount`` is what the buyer pays after discounts; ``list_amount`` is the
+    product's price (the legacy column ``payable_price``); ``lines`` add up to it."""
 
     product = serializers.CharField(source="product_bid")
     status = serializers.SerializerMethodField()
     status_code = serializers.IntegerField(source="status")
-    payable_amount = serializers.DecimalField(source="payable_price", **MONEY)
+    payable_amount = serializers.DecimalField(source="due_price", read_only=True, **MONEY)
+    list_amount = serializers.DecimalField(source="payable_price", **MONEY)
+    discount_amount = serializers.DecimalField(source="discount_price", **MONEY)
+    lines = serializers.SerializerMethodField()
     paid_amount = serializers.DecimalField(source="paid_price", **MONEY)
     refunded_amount = serializers.DecimalField(source="refunded_price", **MONEY)
     refundable_amount = serializers.SerializerMethodField()
@@ -196,6 +240,9 @@ class OrderSerializer(serializers.ModelSerializer):
             "payment_channel",
             "currency",
             "payable_amount",
+            "list_amount",
+            "discount_amount",
+            "lines",
             "paid_amount",
             "refunded_amount",
             "refundable_amount",
@@ -204,6 +251,17 @@ class OrderSerializer(serializers.ModelSerializer):
             "paid_at",
         ]
         read_only_fields = fields
+        list_serializer_class = OrderListSerializer
+
+    @extend_schema_field(LineSerializer(many=True))
+    def get_lines(self, order: Order) -> list[dict]:
+        lines = [{"kind": "price", "label": "List price", "amount": display(order.payable_price)}]
+        if not order.discount_price:
+            return lines
+        found = self.context.get("discount_lines", {}).get(order.order_bid)
+        if found is None:
+            found = order_discount_lines([order.order_bid])[order.order_bid]
+        return lines + [{**line, "amount": display(line["amount"])} for line in found]
 
     @extend_schema_field(serializers.ChoiceField(choices=[s.label for s in OrderStatus]))
     def get_status(self, order: Order) -> str:
@@ -219,6 +277,12 @@ class OrderCreateSerializer(JsonTypes, serializers.Serializer):
 
     product = serializers.CharField(max_length=36)
     payment_channel = ChannelField(max_length=50)
+    coupon_code = serializers.CharField(
+        max_length=36,
+        required=False,
+        allow_blank=True,
+        help_text="A coupon code: reserved for the order, used when it is paid.",
+    )
 
 
 class PaySerializer(JsonTypes, serializers.Serializer):

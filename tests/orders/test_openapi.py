@@ -35,7 +35,9 @@ from orders import selectors, services
 from payments import registry
 from payments.tasks import webhook_deliver
 from payments_project.openapi import FOLLOW, LINKS
+from promos.batches import batch_create
 from tests.factories import ProductFactory, UserFactory
+from tests.promos.helpers import activation_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +79,9 @@ def test_the_schema_describes_every_endpoint_and_its_errors():
         ("GET", "/api/refunds/"),
         ("POST", "/api/refunds/"),
         ("GET", "/api/refunds/{refund_bid}/"),
+        ("POST", "/api/coupon-batches/"),
+        ("GET", "/api/coupon-batches/{coupon_bid}/"),
+        ("POST", "/api/coupons/redeem/"),
     }
     for key, operation in operations.items():
         errors = {code for code in operation["responses"] if code >= "400"}
@@ -162,7 +167,15 @@ def seed(role: str) -> dict:
     user = UserFactory()
     if role == "clerk":
         user.user_permissions.add(
-            *Permission.objects.filter(codename__in=["add_refund", "add_product", "change_product"])
+            *Permission.objects.filter(
+                codename__in=[
+                    "add_refund",
+                    "add_product",
+                    "change_product",
+                    "add_couponbatch",
+                    "view_couponbatch",
+                ]
+            )
         )
     token = Token.objects.create(user=user).key
     # The platform's backend, for the partner endpoints (sent beside the user's token,
@@ -179,7 +192,12 @@ def seed(role: str) -> dict:
     webhook_deliver(channel="sandbox", body=body, headers=headers)
     refund = services.refund_request(order=paid, amount=Decimal("5.00"), reason="seed")
     unpaid, _ = services.order_create(user_bid=bid, product_bid=product.product_bid)
+    gift = ProductFactory(price=Decimal("29.90"))
+    batch, codes = batch_create(spec=activation_spec(gift.product_bid, count=3), actor=None)
     return {
+        "coupon_bid": [batch.coupon_bid],
+        "activation_code": codes,
+        "gift": gift.product_bid,
         "token": token,
         "api_key": api_key,
         "product_bid": [product.product_bid, paid_product.product_bid],
@@ -243,7 +261,7 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
     never refused as invalid, invalid input never accepted, authentication enforced."""
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     operations = {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
-    assert len(operations) == 17
+    assert len(operations) == 20
     auth = {"Authorization": f"Token {seeded['token']}", "X-Api-Key": seeded["api_key"]}
     unpaid, paid = seeded["order_bid"]
     product = seeded["product_bid"][0]
@@ -260,6 +278,11 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
                                                "reason": "x"}, 201),
         ("POST /api/entitlements/revoke/", {}, {"user_bid": "u1", "product_bid": product,
                                                 "reason": "x"}, 200),
+        ("POST /api/coupons/redeem/", {}, {"code": seeded["activation_code"][0]}, 201),
+        ("POST /api/coupon-batches/", {}, {"name": "N", "discount_type": "percent",
+         "value": "10", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2036-01-01T00:00:00Z",
+         "products": [], "usage": "shared", "code": "TENOFF", "total_limit": 5},
+         201 if clerk else 403),
         ("PUT /api/products/{product_bid}/", {"product_bid": "platform-course-1"},
          {"name": "N", "price": "1.00", "currency": "cny", "active": True},
          201 if clerk else 403),
@@ -314,7 +337,11 @@ def test_the_api_answers_as_its_schema_says(seeded, wsgi_app):
         fuzz()
 
     # The token works and the seeded rows were found: every read answered 200 at least once.
-    assert all(200 in answers[label] for label in operations if label.startswith("GET"))
+    # Coupon batches are staff's: a customer is refused them.
+    staff_only = set() if clerk else {"GET /api/coupon-batches/{coupon_bid}/"}
+    reads = [label for label in operations if label.startswith("GET")]
+    assert all(200 in answers[label] for label in reads if label not in staff_only)
+    assert all(answers[label] == {403} for label in staff_only)
 
 
 # ---- schemathesis: a whole run, as `schemathesis run` does ----
@@ -344,7 +371,7 @@ def run_config(token: str, api_key: str, *, max_examples: int) -> schemathesis.C
             "headers": {"Authorization": f"Token {token}", "X-Api-Key": api_key},
             "generation": {"max-examples": max_examples, "deterministic": True, "database": "none"},
             "phases": {
-                "stateful": {"max-steps": 12},
+                "stateful": {"max-steps": 20},
                 # Error feedback learns from 4xx bodies; its DRF parser reads the `errors`
                 # of our error body as a field of the request, and then sends valid input
                 # as if it were invalid. It changes what is generated, not what is checked.
