@@ -163,6 +163,10 @@ class SupportConsoleMixin:
             form=form,
             confirm=confirm,
             refundable=money(refundable, order.currency),
+            paid=money(order.paid_price, order.currency),
+            discounted=bool(order.discount_price),
+            list_price=money(order.payable_price, order.currency),
+            discount=money(order.discount_price, order.currency),
             amount=money(amount, order.currency) if amount is not None else "",
             needs_approval=confirm and refund_needs_approval(order, amount),
             threshold=staff.approval_threshold_display(order),
@@ -190,7 +194,7 @@ class SupportConsoleMixin:
             "mark_paid_form.html",
             title=f"Mark order {order.order_bid} paid by hand",
             form=form,
-            payable=money(order.payable_price, order.currency),
+            payable=money(order.due_price, order.currency),
         )
 
     def sync_view(self, request, object_id):

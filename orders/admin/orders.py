@@ -28,6 +28,7 @@ from payments_project.admin_utils import (
     minor_money,
     money,
 )
+from promos.selectors import order_discount_lines
 
 # Attempts shown on an order's page; the rest are one click away in the attempts list.
 ATTEMPTS_SHOWN = 20
@@ -139,7 +140,7 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
         ),
         (
             "Money",
-            {"fields": ("currency", "payable", "paid", "refunded", "refundable")},
+            {"fields": ("currency", "price_lines", "payable", "paid", "refunded", "refundable")},
         ),
         (
             "Payment attempts",
@@ -157,6 +158,7 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
     readonly_fields = (
         "product_link",
         "status_label",
+        "price_lines",
         "payable",
         "paid",
         "refunded",
@@ -195,6 +197,22 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
     @admin.display(description="refundable")
     def refundable(self, order: Order) -> str:
         return money(order_refundable_amount(order), order.currency)
+
+    @admin.display(description="price lines")
+    def price_lines(self, order: Order) -> str:
+        """The list price, each promotion and coupon it took (negative), the amount due."""
+        lines = order_discount_lines([order.order_bid])[order.order_bid]
+        return html_table(
+            ("line", "amount"),
+            [
+                ("List price", money(order.payable_price, order.currency)),
+                *(
+                    (f"{line['kind']}: {line['label']}", money(line["amount"], order.currency))
+                    for line in lines
+                ),
+                ("Amount due", money(order.due_price, order.currency)),
+            ],
+        )
 
     @admin.display(description="product")
     def product_link(self, order: Order) -> str:
