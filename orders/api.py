@@ -207,7 +207,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def _answer(self, order: Order, status_code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=order.pk)
-        return Response(OrderSerializer(fresh).data, status=status_code)
+        # A new order's discount lines, as priced: not read back.
+        lines = getattr(order, "discount_lines", None)
+        context = {"discount_lines": {order.order_bid: lines}} if lines is not None else {}
+        return Response(OrderSerializer(fresh, context=context).data, status=status_code)
 
     @extend_schema(
         request=OrderCreateSerializer,

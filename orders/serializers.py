@@ -261,7 +261,8 @@ class OrderSerializer(serializers.ModelSerializer):
         found = self.context.get("discount_lines", {}).get(order.order_bid)
         if found is None:
             found = order_discount_lines([order.order_bid])[order.order_bid]
-        return lines + [{**line, "amount": display(line["amount"])} for line in found]
+        # (A discount of nothing shows as 0.00, not -0.00.)
+        return lines + [{**line, "amount": display(line["amount"] or 0)} for line in found]
 
     @extend_schema_field(serializers.ChoiceField(choices=[s.label for s in OrderStatus]))
     def get_status(self, order: Order) -> str:

@@ -273,6 +273,11 @@ class CouponUsage(models.Model):
             LegacyIndex(fields=["shifu_bid"], name="ix_promo_coupon_usages_shifu_bid"),
             LegacyIndex(fields=["order_bid"], name="ix_promo_coupon_usages_order_bid"),
             LegacyIndex(fields=["code"], name="ix_promo_coupon_usages_code"),
+            # A user's uses of a batch (the per-user cap), read under the batch's lock.
+            LegacyIndex(
+                fields=["coupon_bid", "user_bid", "status"],
+                name="ix_promo_coupon_usages_coupon_user",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Concat
 
 from payments_project.db import Deleted
 from promos.models import (
@@ -83,24 +84,25 @@ def order_coupon_code(order_bid: str) -> str:
 
 
 def order_discount_lines(order_bids: list[str]) -> dict[str, list[dict]]:
-    """The discount lines of each order, promotions then coupon, in two queries:
+    """The discount lines of each order, promotions then coupon, in one query:
     ``{order_bid: [{"kind", "label", "amount"}]}`` (amounts negative, major units)."""
     found: dict[str, list[dict]] = {bid: [] for bid in order_bids}
     if not order_bids:
         return found
-    for row in CampaignRedemption.objects.filter(
-        order_bid__in=order_bids, deleted=Deleted.ACTIVE
-    ).order_by("id"):
-        found[row.order_bid].append(
-            {"kind": "promotion", "label": row.promo_name, "amount": -row.discount_amount}
-        )
-    for row in (
+    promotions = (
+        CampaignRedemption.objects.filter(order_bid__in=order_bids, deleted=Deleted.ACTIVE)
+        .annotate(kind=Value(1), label=F("promo_name"))
+        .values_list("kind", "id", "order_bid", "label", "discount_amount")
+    )
+    coupons = (
         CouponUsage.objects.filter(order_bid__in=order_bids, deleted=Deleted.ACTIVE)
         .exclude(status=UsageStatus.AVAILABLE)
-        .order_by("id")
-    ):
-        found[row.order_bid].append(
-            {"kind": "coupon", "label": f"{row.name} ({row.code})", "amount": -row.discount_amount}
+        .annotate(kind=Value(2), label=Concat("name", Value(" ("), "code", Value(")")))
+        .values_list("kind", "id", "order_bid", "label", "discount_amount")
+    )
+    for kind, _, order_bid, label, amount in sorted(promotions.union(coupons, all=True)):
+        found[order_bid].append(
+            {"kind": "promotion" if kind == 1 else "coupon", "label": label, "amount": -amount}
         )
     return found
 

@@ -133,6 +133,13 @@ def _order_new(
         payment_channel=(channel or registry.default_channel()) if quote.payable else FREE,
         status=S.INIT,
     )
+    # The discount lines as the API shows them (negative major units), so that the
+    # answer need not read them back.
+    order.discount_lines = [
+        {"kind": line.kind, "label": line.label, "amount": -to_major(-line.amount, order.currency)}
+        for line in quote.lines
+        if line.kind != "price"
+    ]
     currency = product.currency.upper()
     message = f"created: {product.name}, {product.price} {currency}"
     if quote.discount:

@@ -1,6 +1,7 @@
 """What this service adds to the old promo tables: currencies, the per-user cap, the
-stacking and refund settings, what each code took off, and an index to find a code.
-Columns only, each with a database default, so no row is rewritten."""
+stacking and refund settings, what each code took off (columns, each with a database
+default, so no row is rewritten), and indexes to find a code and a user's uses of a
+batch."""
 
 from decimal import Decimal
 
@@ -122,6 +123,13 @@ class Migration(migrations.Migration):
             model_name="couponusage",
             index=payments_project.db.LegacyIndex(
                 fields=["code"], name="ix_promo_coupon_usages_code"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="couponusage",
+            index=payments_project.db.LegacyIndex(
+                fields=["coupon_bid", "user_bid", "status"],
+                name="ix_promo_coupon_usages_coupon_user",
             ),
         ),
     ]
