@@ -239,6 +239,33 @@ def fixtures_create() -> Fixtures:
     )
 
 
+def coupon_create(tag: str) -> str:
+    """A shared 15 % code for every product, with room for any number of orders; the
+    code."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from promos.batches import BatchSpec, batch_create
+
+    now = timezone.now()
+    spec = BatchSpec(
+        name=f"bench {tag}",
+        discount_type=702,
+        value=Decimal("15"),
+        currency="",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=1),
+        products=[],
+        usage=801,
+        code=f"BENCH-{tag}",
+        total_limit=10**9,
+        per_user_limit=10**6,
+    )
+    _, (code,) = batch_create(spec=spec, actor=None)
+    return code
+
+
 def _stripe_rows() -> None:
     """The Account and APIKey rows dj-stripe looks its key's owner up in (as the test
     suite's localstripe fixture makes them): no GET /v1/account."""

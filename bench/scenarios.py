@@ -193,6 +193,25 @@ def order_create(context: Context, size: int) -> Next:
     )
 
 
+def order_create_with_coupon(context: Context, size: int) -> Next:
+    """Orders as ``order_create``, each with one shared code (a 15 % coupon with room
+    for all of them): each reservation locks the batch's row, so concurrent creations
+    queue on it."""
+    code = data.coupon_create(context.tag())
+    pairs = context.fixtures.pairs("create", size)
+    return pool(
+        [
+            Request(
+                "POST",
+                "/api/orders/",
+                _json({"product": product_bid, "coupon_code": code}),
+                _token(token),
+            )
+            for (_, token), (product_bid, _) in pairs
+        ]
+    )
+
+
 def pay_start(channel: str) -> Callable[[Context, int], Next]:
     def build(context: Context, size: int) -> Next:
         orders = pools.payable_orders(context.fixtures, size)
@@ -251,6 +270,7 @@ SCENARIOS = [
     Scenario("stripe webhook fresh", stripe_fresh),
     Scenario("stripe webhook duplicate", stripe_duplicate),
     Scenario("order create (API)", order_create),
+    Scenario("order create with a coupon (API)", order_create_with_coupon),
     Scenario("pay start sandbox (API)", pay_start("sandbox")),
     Scenario("pay start ping++ (API)", pay_start("pingxx")),
     Scenario("order list, 20 a page (API)", order_list(20), read=True),

@@ -16,6 +16,8 @@ RATIO_FLOORS = (
     ("order create", 0.3),
     ("pay start", 0.3),
 )
+# (scenario, the scenario it is compared with, the least ratio of their rates)
+RELATIVE_FLOORS = (("order create with a coupon", "order create (API)", 0.8),)
 P99_OVER_P50 = 10
 GROWTH = 2.0
 RSS_MB = 100
@@ -44,6 +46,16 @@ def report(measured: list[Measured], rss_mib: list[float]) -> list[str]:
             lines.append(
                 f"{verdict(m.ratio >= floor)} {m.name} at {m.size:,} orders: "
                 f"{m.ratio:.2f} x B (target >= {floor})"
+            )
+    for prefix, other, floor in RELATIVE_FLOORS:
+        for m in (m for m in measured if m.name.startswith(prefix)):
+            base = next((b for b in measured if b.name == other and b.size == m.size), None)
+            if base is None or not base.ratio:
+                continue
+            relative = m.ratio / base.ratio
+            lines.append(
+                f"{verdict(relative >= floor)} {m.name} at {m.size:,} orders: "
+                f"{relative:.2f} x {other} (target >= {floor})"
             )
     spread = [m for m in measured if m.name != "reference B" and m.p99 >= P99_OVER_P50 * m.p50]
     lines.append(
