@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
@@ -21,7 +20,7 @@ from rest_framework.views import APIView
 
 from orders import selectors, services
 from orders.errors import ProductNotFound
-from orders.models import Order, OrderStatus, Product
+from orders.models import Order, Product
 from orders.serializers import (
     MONEY,
     PRICE_CURRENCIES,
@@ -350,20 +349,13 @@ class RedeemView(APIView):
                 coupon=code,
                 reason="not_activation",
             )
-        with transaction.atomic():
-            order, _ = services.order_create(
-                user_bid=selectors.user_bid_for(request.user),
-                product_bid=products[0],
-                actor=request.user,
-                coupon_code=code,
-                source="api:redeem",
-            )
-            if order.status != OrderStatus.PAID:
-                raise CouponNotApplicable(
-                    f"Coupon {code!r} is not an activation code: it leaves "
-                    f"{order.due_price} {order.currency.upper()} to pay.",
-                    coupon=code,
-                    reason="not_activation",
-                )
+        order, _ = services.order_create(
+            user_bid=selectors.user_bid_for(request.user),
+            product_bid=products[0],
+            actor=request.user,
+            coupon_code=code,
+            source="api:redeem",
+            free_only=True,
+        )
         fresh = selectors.orders_for_api(Order.objects.filter(pk=order.pk)).get()
         return Response(OrderSerializer(fresh).data, status=status.HTTP_201_CREATED)

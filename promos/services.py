@@ -32,6 +32,7 @@ from promos.errors import (
     CouponUsed,
 )
 from promos.models import (
+    TAKEN,
     Campaign,
     CampaignRedemption,
     CouponBatch,
@@ -123,6 +124,10 @@ def discounts_prepare(
             coupon=code,
             reason="promotion_better",
         ) from None
+    if batch is not None and not quoted.discount_of("coupon"):
+        raise CouponNotApplicable(
+            f"Coupon {code!r} takes nothing off this order.", coupon=code, reason="nothing_off"
+        )
     taken = [(line.ref, -line.amount) for line in quoted.lines if line.kind == "promotion"]
     return Reservation(quote=quoted, batch=batch, code=code, code_row=code_row, campaigns=taken)
 
@@ -274,20 +279,55 @@ def discounts_use(*, order_bid: str) -> list[str]:
     return conflicts
 
 
+def batches_lock(*, order_bids: list[str], code: str = "", product_bid: str = "") -> None:
+    """Lock, in primary-key order, the batches of the codes ``order_bids`` hold (or gave
+    back) and the batch of ``code``: for a transaction that gives back one order's code
+    and takes another's, so that two of them never lock two batches in crossed order.
+    The caller holds the orders' rows already (orders before batches)."""
+    bids = set(
+        CouponUsage.objects.filter(
+            order_bid__in=order_bids,
+            status__in=(*TAKEN, UsageStatus.RELEASED),
+            deleted=Deleted.ACTIVE,
+        ).values_list("coupon_bid", flat=True)
+    )
+    extra = []
+    if code:
+        batch, _ = selectors.coupon_lookup(code, product_bid)
+        if batch is not None:
+            extra.append(batch.pk)
+    _batches_locked(coupon_bids=bids, pks=extra)
+
+
 def _locked_uses(order_bid: str, statuses) -> tuple[dict[str, CouponBatch], list[CouponUsage]]:
     """The order's uses in ``statuses`` and their batches, locked in the one order every
-    service takes them: batches first (as a reservation does), then the uses."""
-    wanted = CouponUsage.objects.filter(order_bid=order_bid, status__in=statuses)
-    bids = set(wanted.values_list("coupon_bid", flat=True))
-    if not bids:
+    service takes them: batches first (as a reservation does), then the uses. Rows are
+    found first and locked by primary key: a locking read that scans (small tables are
+    scanned, not read through an index) would wait on other orders' rows and deadlock."""
+    found = list(
+        CouponUsage.objects.filter(order_bid=order_bid, status__in=statuses).values_list(
+            "pk", "coupon_bid"
+        )
+    )
+    if not found:
         return {}, []
     batches = {
-        batch.coupon_bid: batch
-        for batch in CouponBatch.objects.select_for_update()
-        .filter(coupon_bid__in=bids)
-        .order_by("pk")
+        batch.coupon_bid: batch for batch in _batches_locked(coupon_bids={bid for _, bid in found})
     }
-    return batches, list(wanted.select_for_update().order_by("pk"))
+    uses = CouponUsage.objects.select_for_update().filter(
+        pk__in=[pk for pk, _ in found], status__in=statuses
+    )
+    return batches, list(uses.order_by("pk"))
+
+
+def _batches_locked(*, coupon_bids=(), pks=()) -> list[CouponBatch]:
+    """The batches, locked by primary key, in its order."""
+    pks = set(pks) | set(
+        CouponBatch.objects.filter(coupon_bid__in=set(coupon_bids)).values_list("pk", flat=True)
+    )
+    if not pks:
+        return []
+    return list(CouponBatch.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
 
 
 def _retake(use: CouponUsage, batch: CouponBatch | None) -> list[str]:
@@ -295,11 +335,16 @@ def _retake(use: CouponUsage, batch: CouponBatch | None) -> list[str]:
     single-use code another order holds) is reported."""
     problems = []
     if batch is not None and batch.usage_type == UsageType.SINGLE:
-        code_row = (
-            CouponUsage.objects.select_for_update()
-            .filter(coupon_bid=use.coupon_bid, code=use.code, deleted=Deleted.ACTIVE)
+        others = (
+            CouponUsage.objects.filter(coupon_bid=use.coupon_bid, code=use.code)
             .exclude(pk=use.pk)
+            .values_list("pk", flat=True)
+        )
+        code_row = (  # locked by primary key (see _locked_uses), then checked
+            CouponUsage.objects.select_for_update()
+            .filter(pk__in=list(others), deleted=Deleted.ACTIVE)
             .exclude(status=UsageStatus.RELEASED)
+            .order_by("pk")
             .first()
         )
         if code_row is not None and code_row.status == UsageStatus.AVAILABLE:

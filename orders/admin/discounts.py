@@ -230,8 +230,9 @@ class BatchChangeForm(forms.ModelForm):
         in_force_initial(self)
 
     def clean_per_user_limit(self):
+        """At least 1; or 0 (no cap) kept on a batch that has it (the old system's)."""
         limit = self.cleaned_data["per_user_limit"]
-        if limit < 1:
+        if limit < 1 and not (limit == 0 and self.instance.per_user_limit == 0):
             raise forms.ValidationError("At least 1.")
         return limit
 

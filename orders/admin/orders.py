@@ -184,7 +184,8 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
 
     @admin.display(description="payable")
     def payable(self, order: Order) -> str:
-        return money(order.payable_price, order.currency)
+        """What the buyer pays: after discounts (the price lines show the list price)."""
+        return money(order.due_price, order.currency)
 
     @admin.display(description="paid")
     def paid(self, order: Order) -> str:

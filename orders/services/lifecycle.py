@@ -151,19 +151,25 @@ def order_set_status(
     outbound.status_changed(
         order=locked, from_status=from_status, to_status=to, source=source, data=data
     )
-    if locked.discount_price:
-        _discounts_follow(order=locked, to=to, source=source)
+    _discounts_follow(order=locked, from_status=from_status, to=to)
     if locked is not order:
         order.__dict__.update(locked.__dict__)
     return locked
 
 
-def _discounts_follow(*, order: Order, to: int, source: str) -> None:
+def _discounts_follow(*, order: Order, from_status: int, to: int) -> None:
     """What the order's discounts do when it moves: used when paid (taken again after a
-    cancellation or time-out), given back when it dies unpaid or is refunded in full
-    (where the coupon's batch says so). A coupon a late payment cannot take back
-    cleanly is listed for staff: the money was received at the discounted price."""
-    if to == S.PAID:
+    cancellation, a time-out or a refund the provider reversed), given back when it dies
+    unpaid or is refunded in full (where the coupon's batch says so). A coupon a late
+    payment cannot take back cleanly is listed for staff: the money was received at the
+    discounted price. An order without discounts costs nothing here, except when it dies
+    unpaid: an old system's order may hold a code with no discount recorded."""
+    if to in (S.CANCELLED, S.TIMEOUT):
+        promo_services.discounts_release(order_bid=order.order_bid)
+        return
+    if not order.discount_price:
+        return
+    if to == S.PAID or (to == S.REVOKED and from_status == S.REFUNDED):
         problems = promo_services.discounts_use(order_bid=order.order_bid)
         if problems:
             attention_open(
@@ -174,8 +180,6 @@ def _discounts_follow(*, order: Order, to: int, source: str) -> None:
                 channel=order.payment_channel,
                 reason="paid with a discount no longer held: " + "; ".join(problems),
             )
-    elif to in (S.CANCELLED, S.TIMEOUT):
-        promo_services.discounts_release(order_bid=order.order_bid)
     elif to == S.REFUNDED:
         promo_services.discounts_release(order_bid=order.order_bid, refunded=True)
 

@@ -31,6 +31,7 @@ from payments import registry
 from payments_project.money import UnsupportedCurrency, exponent, to_major, to_minor
 from promos import selectors as promo_selectors
 from promos import services as promo_services
+from promos.errors import CouponNotApplicable
 
 # The channel of an order with nothing to pay: no provider is involved.
 FREE = "free"
@@ -44,6 +45,7 @@ def order_create(
     actor: Any = None,
     coupon_code: str = "",
     source: str = "api",
+    free_only: bool = False,
 ) -> tuple[Order, bool]:
     """An order of ``product_bid`` for ``user_bid``; (order, created).
 
@@ -52,7 +54,8 @@ def order_create(
     of the same user and product is reused, its price refreshed, unless another coupon
     is asked for; a product already paid for is refused; an order with nothing to pay is
     paid at once (channel ``free``). Under the user's purchase lock, so concurrent calls
-    give one live order.
+    give one live order. ``free_only``: refused (``coupon_not_applicable``, nothing
+    written) unless the order ends paid with nothing to pay (an activation code).
     """
     product = Product.objects.filter(product_bid=product_bid, active=True).first()
     if product is None:
@@ -86,16 +89,16 @@ def order_create(
                 order_timeout(order=order, source="system")
                 continue
             held = promo_selectors.order_coupon_code(order.order_bid) if coupon_code else ""
-            if coupon_code and held != coupon_code:
-                order_set_status(
-                    order=order,
-                    to=S.CANCELLED,
-                    source=source,
-                    actor=actor,
-                    message=f"replaced by a new order with coupon {coupon_code}",
-                )
-                _close_attempts_after_commit(order.order_bid, source)
+            if coupon_code and held.casefold() != coupon_code.casefold():
+                _order_replace(order=order, coupon_code=coupon_code, actor=actor, source=source)
                 continue
+            if free_only and order.status != S.PAID:
+                raise CouponNotApplicable(
+                    f"Coupon {coupon_code!r} is not an activation code: it leaves "
+                    f"{order.due_price} {order.currency.upper()} to pay.",
+                    coupon=coupon_code,
+                    reason="not_activation",
+                )
             return _order_refresh(order=order, product=product, channel=channel), False
         return _order_new(
             user_bid=user_bid,
@@ -104,11 +107,38 @@ def order_create(
             actor=actor,
             coupon_code=coupon_code,
             source=source,
+            free_only=free_only,
         ), True
 
 
+def _order_replace(*, order: Order, coupon_code: str, actor, source: str) -> None:
+    """Cancel the unpaid ``order`` for a new one with another code: its row, then the
+    batches of both codes in one order, so that two buyers swapping codes never lock
+    them crosswise."""
+    locked = _lock(order)
+    promo_services.batches_lock(
+        order_bids=[order.order_bid], code=coupon_code, product_bid=order.product_bid
+    )
+    order_set_status(
+        order=locked,
+        to=S.CANCELLED,
+        source=source,
+        actor=actor,
+        message=f"replaced by a new order with coupon {coupon_code}",
+        locked=True,
+    )
+    _close_attempts_after_commit(order.order_bid, source)
+
+
 def _order_new(
-    *, user_bid: str, product: Product, channel: str | None, actor, coupon_code: str, source: str
+    *,
+    user_bid: str,
+    product: Product,
+    channel: str | None,
+    actor,
+    coupon_code: str,
+    source: str,
+    free_only: bool = False,
 ) -> Order:
     """A new order (under the purchase lock, in the caller's transaction), its discounts
     reserved; paid at once when nothing is left to pay."""
@@ -121,6 +151,13 @@ def _order_new(
         coupon_code=coupon_code,
     )
     quote = reservation.quote
+    if free_only and quote.payable:
+        raise CouponNotApplicable(
+            f"Coupon {coupon_code!r} is not an activation code: it leaves "
+            f"{to_major(quote.payable, product.currency)} {product.currency.upper()} to pay.",
+            coupon=coupon_code,
+            reason="not_activation",
+        )
     discount = to_major(quote.discount, product.currency)
     order = Order.objects.create(
         order_bid=new_bid(),

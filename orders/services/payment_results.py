@@ -40,6 +40,7 @@ from payments.providers.base import (
     ProviderError,
 )
 from payments_project.money import to_major
+from promos import services as promo_services
 
 # The package keeps the one logger name it had as a module.
 logger = logging.getLogger("orders.services")
@@ -162,6 +163,16 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
     # The user's other orders of the product, read once: the purchase lock is held.
     siblings = list(Order.objects.siblings_of(order, S.PAID, *PAYABLE).order_by("id"))
     owned = next((other for other in siblings if other.status == S.PAID), None)
+    payable = [other.pk for other in siblings if other.status in PAYABLE]
+    if payable:
+        # The unpaid ones are cancelled below: their rows locked (and read again: one may
+        # have been cancelled meanwhile), then the batches of every code involved, before
+        # this order's code is taken and theirs given back, as every service locks them.
+        locked_payable = Order.objects.select_for_update().filter(pk__in=payable).order_by("id")
+        payable = [other for other in locked_payable if other.status in PAYABLE]
+        promo_services.batches_lock(
+            order_bids=[order.order_bid, *(other.order_bid for other in payable)]
+        )
     policy = settings.PAY_DUPLICATE_PAYMENT_POLICY
     order_set_status(
         order=order,
@@ -185,12 +196,13 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
         changes={"paid_price": paid, "payment_channel": channel},
         locked=True,
     )
-    for other in (other for other in siblings if other.status in PAYABLE):
+    for other in payable:
         order_set_status(
             order=other,
             to=S.CANCELLED,
             source=source,
             message=f"cancelled: order {order.order_bid} paid for the same product",
+            locked=True,
         )
         _close_attempts_after_commit(other.order_bid, source)
     if owned is None:

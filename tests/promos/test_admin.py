@@ -294,6 +294,20 @@ def test_a_legacy_batch_without_author_keeps_working_when_staff_rename_it(client
     assert batch.enabled
 
 
+def test_an_old_batch_without_a_per_user_cap_is_switched_off_as_it_is(client, staff):
+    batch, _ = shared(code="NOCAP1")
+    CouponBatch.objects.filter(pk=batch.pk).update(per_user_limit=0)
+    batch.refresh_from_db()
+
+    saved = client.post(change_url(batch), change_form(batch, status=BatchStatus.INACTIVE))
+    new = client.post(change_url(shared(code="CAPPED")[0]), change_form(batch, per_user_limit="0"))
+
+    assert saved.status_code == 302
+    batch.refresh_from_db()
+    assert (batch.status, batch.per_user_limit) == (BatchStatus.INACTIVE, 0)
+    assert "At least 1." in str(form_errors(new)["per_user_limit"])
+
+
 def test_batches_are_never_deleted(client, staff):
     batch, _ = shared(code="KEEP12")
 

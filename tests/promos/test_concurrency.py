@@ -165,3 +165,105 @@ def test_twenty_staff_making_batches_with_one_code_make_one():
     assert len(made) == 1, results
     assert all(isinstance(r, CodeTaken) for r in results if not isinstance(r, tuple)), results
     assert CouponBatch.objects.filter(code="SAMECODE").count() == 1
+
+
+def slowed(function, seconds=0.2):
+    """``function``, after a pause: widens the window in which two transactions that
+    lock the same rows in crossed order would deadlock."""
+    import time
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return function(*args, **kwargs)
+
+    return slow
+
+
+def test_buyers_swapping_codes_at_once_never_deadlock():
+    from unittest import mock
+
+    from promos import services as promo_services
+
+    product = ProductFactory(price=Decimal("50.00"))
+    _, first = shared(code="SWAPA", percent="10", total_limit=100)
+    _, second = shared(code="SWAPB", percent="20", total_limit=100)
+    users = [f"swap-{i}" for i in range(THREADS)]
+    for i, user in enumerate(users):
+        services.order_create(
+            user_bid=user, product_bid=product.product_bid, coupon_code=(first, second)[i % 2]
+        )
+
+    def swap(i):
+        order, _ = services.order_create(
+            user_bid=users[i], product_bid=product.product_bid, coupon_code=(second, first)[i % 2]
+        )
+        return order
+
+    with mock.patch.object(
+        promo_services, "discounts_record", slowed(promo_services.discounts_record)
+    ):
+        results = run_together(swap, THREADS)
+    assert all(isinstance(r, Order) for r in results), results
+    for batch in CouponBatch.objects.filter(code__in=(first, second)):
+        assert batch.used_count == held(batch) == THREADS // 2
+
+
+def test_a_late_payment_while_the_buyer_cancels_the_new_order_never_deadlocks():
+    from unittest import mock
+
+    from promos import services as promo_services
+    from tests.orders.services.helpers import unclosable
+
+    product = ProductFactory(price=Decimal("50.00"))
+    pairs = []
+    for i in range(THREADS // 2):
+        _, [code] = single(count=1, percent="10")
+        late, _ = services.order_create(
+            user_bid=f"late-{i}", product_bid=product.product_bid, coupon_code=code
+        )
+        started = services.payment_start(order=late)
+        with unclosable():  # its attempt stays open at the provider: paid late below
+            services.order_cancel(order=late)
+        again, _ = services.order_create(
+            user_bid=f"late-{i}", product_bid=product.product_bid, coupon_code=code
+        )
+        pairs.append((started.attempt.attempt_bid, again, late))
+
+    def race(i):
+        attempt_bid, again, _ = pairs[i // 2]
+        if i % 2:
+            return services.order_cancel(order=again)
+        return sandbox_confirm(attempt_bid)[0]
+
+    with mock.patch.object(
+        promo_services, "discounts_release", slowed(promo_services.discounts_release)
+    ):
+        results = run_together(race, THREADS)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {r.http_status for r in results[::2]} == {200}, results[::2]
+    for _, again, late in pairs:
+        late.refresh_from_db()
+        again.refresh_from_db()
+        assert late.status == OrderStatus.PAID and again.status == OrderStatus.CANCELLED
+        assert CouponUsage.objects.get(order_bid=late.order_bid).status == UsageStatus.USED
+
+
+def test_one_user_redeeming_activation_codes_at_once_gets_one_order_and_409s():
+    from promos.batches import batch_create
+    from tests.promos.helpers import activation_spec
+
+    product = ProductFactory(price=Decimal("29.90"))
+    _, codes = batch_create(spec=activation_spec(product.product_bid, count=THREADS), actor=None)
+    user = UserFactory()
+
+    def redeem(i):
+        client = APIClient()
+        client.force_authenticate(user)
+        answer = client.post("/api/coupons/redeem/", {"code": codes[i]}, format="json")
+        return answer.status_code, answer.json().get("code")
+
+    results = run_together(redeem, THREADS)
+    assert sorted(status for status, _ in results) == [201] + [409] * (THREADS - 1), results
+    assert {code for status, code in results if status == 409} == {"already_purchased"}
+    assert Order.objects.filter(product_bid=product.product_bid).count() == 1
+    assert CouponUsage.objects.filter(status=UsageStatus.USED).count() == 1

@@ -259,3 +259,33 @@ def test_an_order_that_paid_nothing_has_nothing_to_refund(course):
     with pytest.raises(OrderNotRefundable) as refused:
         services.refund_request(order=order, reason="nothing paid")
     assert refused.value.http_status == 409
+
+
+def test_a_code_that_takes_nothing_off_is_refused_and_holds_nothing():
+    cheap = ProductFactory(price=Decimal("0.04"))
+    free = ProductFactory(price=Decimal("0.00"))
+    _, code = shared(code="TENPC", percent="10")
+    for product in (cheap, free):
+        with pytest.raises(CouponNotApplicable) as refused:
+            buy(product, code=code)
+        assert refused.value.details["reason"] == "nothing_off"
+    assert not CouponUsage.objects.filter(order_bid__gt="").exists()
+
+
+def test_a_refund_reversed_back_to_revoked_takes_the_code_back(course):
+    from orders.services.lifecycle import order_set_status
+
+    batch, [code] = single(count=1, percent="10")
+    order = pay(buy(course, code=code))
+    services.entitlement_revoke(
+        user_bid=order.user_bid, product_bid=course.product_bid, reason="r", source="partner:p"
+    )
+    services.refund_request(order=order, reason="all")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert CouponUsage.objects.get(order_bid=order.order_bid).status == UsageStatus.RELEASED
+    order_set_status(order=order, to=OrderStatus.REVOKED, source="test", refund_reversal=True)
+    assert CouponUsage.objects.get(order_bid=order.order_bid).status == UsageStatus.USED
+    assert uses(batch, UsageStatus.AVAILABLE) == 0
+    batch.refresh_from_db()
+    assert batch.used_count == 1
