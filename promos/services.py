@@ -186,9 +186,13 @@ def _total_reached(batch: CouponBatch, code: str) -> CouponLimitReached:
     )
 
 
-def _per_user_check(*, batch: CouponBatch, code: str, user_bid: str) -> None:
-    held = selectors.uses_held(coupon_bid=batch.coupon_bid, user_bid=user_bid)
-    if batch.per_user_limit and held >= batch.per_user_limit:
+def _per_user_check(*, batch: CouponBatch, code: str, user_bid: str, own: int = 0) -> None:
+    """The user holds fewer uses of the batch than its cap (0: no cap, no query);
+    ``own``: uses of this order already written, counted in what the user holds."""
+    if not batch.per_user_limit:
+        return
+    held = selectors.uses_held(coupon_bid=batch.coupon_bid, user_bid=user_bid) - own
+    if held >= batch.per_user_limit:
         raise CouponLimitReached(
             f"You have used coupon {code!r} as often as you may ({batch.per_user_limit}).",
             coupon=code,
@@ -220,7 +224,6 @@ def discounts_record(
     batch = reservation.batch
     if batch is None:
         return
-    _caps_take(reservation=reservation, user_bid=user_bid)
     held = {
         "user_bid": user_bid,
         "shifu_bid": product_bid,
@@ -230,34 +233,41 @@ def discounts_record(
         "currency": currency,
     }
     if reservation.code_row is not None:
+        # The batch first, then the code's row, as every service locks them.
+        _caps_take(reservation=reservation, user_bid=user_bid)
         taken = CouponUsage.objects.filter(
             pk=reservation.code_row.pk, status=UsageStatus.AVAILABLE
         ).update(**held, updated_at=timezone.now())
         if not taken:  # taken by another order since it was read
             raise _used(reservation.code)
-    else:
-        CouponUsage.objects.create(
-            coupon_bid=batch.coupon_bid,
-            name=batch.name[:255],
-            code=reservation.code,
-            discount_type=batch.discount_type,
-            value=batch.value,
-            **held,
-        )
+        return
+    # A shared code's use is a new row, which nobody else can lock: written before the
+    # batch's row is locked, so that the lock is held for as short a time as can be.
+    CouponUsage.objects.create(
+        coupon_bid=batch.coupon_bid,
+        name=batch.name[:255],
+        code=reservation.code,
+        discount_type=batch.discount_type,
+        value=batch.value,
+        **held,
+    )
+    _caps_take(reservation=reservation, user_bid=user_bid, own=1)
 
 
-def _caps_take(*, reservation: Reservation, user_bid: str) -> None:
+def _caps_take(*, reservation: Reservation, user_bid: str, own: int = 0) -> None:
     """Count the use against its batch, if the batch's total allows: the conditional
     update locks the batch's row until the caller's transaction ends, so the user's own
     cap, read next, and the code's row, taken next, cannot change meanwhile. Done last,
-    after the order is written, so that the lock is held for as short a time as can be."""
+    after the order (and a shared code's use) is written, so that the lock is held for as
+    short a time as can be. ``own``: this order's use, already written, which the
+    user's count includes."""
     batch, code = reservation.batch, reservation.code
     counted = CouponBatch.objects.filter(pk=batch.pk, used_count__lt=F("total_count")).update(
         used_count=F("used_count") + 1
     )
     if not counted:
         raise _full(batch, code, reservation.code_row)
-    _per_user_check(batch=batch, code=code, user_bid=user_bid)
+    _per_user_check(batch=batch, code=code, user_bid=user_bid, own=own)
 
 
 @transaction.atomic

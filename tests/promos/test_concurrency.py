@@ -267,3 +267,21 @@ def test_one_user_redeeming_activation_codes_at_once_gets_one_order_and_409s():
     assert {code for status, code in results if status == 409} == {"already_purchased"}
     assert Order.objects.filter(product_bid=product.product_bid).count() == 1
     assert CouponUsage.objects.filter(status=UsageStatus.USED).count() == 1
+
+
+def test_one_user_buying_twenty_products_with_a_once_a_user_code_uses_it_once():
+    products = [ProductFactory(price=Decimal("10.00")) for _ in range(THREADS)]
+    batch, code = shared(code="ONCEEACH", percent="10", total_limit=100, per_user_limit=1)
+
+    def create(i):
+        return services.order_create(
+            user_bid="one-user", product_bid=products[i].product_bid, coupon_code=code
+        )[0]
+
+    results = run_together(create, THREADS)
+    made = [r for r in results if isinstance(r, Order)]
+    refused = [r for r in results if isinstance(r, CouponLimitReached)]
+    assert len(made) == 1 and len(refused) == THREADS - 1, results
+    assert {r.details["limit"] for r in refused} <= {"per_user"}
+    batch.refresh_from_db()
+    assert batch.used_count == held(batch) == 1
