@@ -19,6 +19,7 @@ from orders.models import (
     RefundApproval,
     RefundStatus,
 )
+from promos.selectors import order_discount_lines
 
 
 def _money() -> DecimalField:
@@ -171,3 +172,15 @@ def entitlements(*, user_bid: str, product_bids: list[str]) -> list[dict[str, An
         }
         for bid in product_bids
     ]
+
+
+def order_price_lines(order: Order, discount_lines: list[dict] | None = None) -> list[dict]:
+    """The order's price line by line, as the API, the pages and the admin show it: the
+    list price, then each promotion and coupon it took (negative); amounts in major units.
+    ``discount_lines``: the order's, when already read (``order_discount_lines``)."""
+    lines = [{"kind": "price", "label": "List price", "amount": order.payable_price}]
+    if order.discount_price:
+        if discount_lines is None:
+            discount_lines = order_discount_lines([order.order_bid])[order.order_bid]
+        lines += discount_lines
+    return lines

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from bridge.identity import USER_BID
 from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
-from orders.selectors import order_refundable_amount
+from orders.selectors import order_price_lines, order_refundable_amount
 from payments import registry
 from payments_project.money import CURRENCY_EXPONENTS, display
 from promos.selectors import order_discount_lines
@@ -255,14 +255,12 @@ class OrderSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LineSerializer(many=True))
     def get_lines(self, order: Order) -> list[dict]:
-        lines = [{"kind": "price", "label": "List price", "amount": display(order.payable_price)}]
-        if not order.discount_price:
-            return lines
         found = self.context.get("discount_lines", {}).get(order.order_bid)
-        if found is None:
-            found = order_discount_lines([order.order_bid])[order.order_bid]
         # (A discount of nothing shows as 0.00, not -0.00.)
-        return lines + [{**line, "amount": display(line["amount"] or 0)} for line in found]
+        return [
+            {**line, "amount": display(line["amount"] or 0)}
+            for line in order_price_lines(order, found)
+        ]
 
     @extend_schema_field(serializers.ChoiceField(choices=[s.label for s in OrderStatus]))
     def get_status(self, order: Order) -> str:

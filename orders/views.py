@@ -24,7 +24,6 @@ from payments.models import SandboxAttempt
 from payments.providers.base import ProviderRequestRefused
 from payments.tasks import webhook_deliver
 from payments_project.errors import ServiceError
-from promos.selectors import order_discount_lines
 
 PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
 
@@ -67,14 +66,6 @@ def _latest_attempt(order: Order) -> Any:
     except ServiceError:
         return None
     return model.objects.filter(order_bid=order.order_bid).order_by("-id").first()
-
-
-def order_lines(order: Order) -> list[dict]:
-    """The order's price, line by line: the list price, then each discount."""
-    lines = [{"kind": "price", "label": "List price", "amount": order.payable_price}]
-    if order.discount_price:
-        lines += order_discount_lines([order.order_bid])[order.order_bid]
-    return lines
 
 
 def shop(request: HttpRequest) -> HttpResponse:
@@ -152,7 +143,7 @@ def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
     order = _own_order(request, order_bid)
     context = {
         "order": order,
-        "lines": order_lines(order),
+        "lines": selectors.order_price_lines(order),
         "attempt": _latest_attempt(order),
         "can_sync": bool(order.payment_channel) and order.status in PAYABLE,
     }

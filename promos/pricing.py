@@ -48,13 +48,14 @@ class Line:
     amount: int  # minor units: positive for the price, negative for a discount
     ref: object = None
 
+    def major(self, currency: str) -> Decimal:
+        """The amount in major units, negative for a discount."""
+        amount = to_major(abs(self.amount), currency)
+        return -amount if self.amount < 0 else amount
+
     def as_dict(self, currency: str) -> dict:
-        sign = "-" if self.amount < 0 else ""
-        return {
-            "kind": self.kind,
-            "label": self.label,
-            "amount": sign + display(to_major(abs(self.amount), currency)),
-        }
+        """As the API shows it: the amount a decimal string ("-44.85")."""
+        return {"kind": self.kind, "label": self.label, "amount": display(self.major(currency))}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ transactions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
@@ -46,17 +46,22 @@ from promos.pricing import Discount, NotApplicable, Quote, quote
 
 @dataclass
 class Reservation:
-    """An order's discounts, quoted and with their rows locked, not yet written."""
+    """An order's discounts, quoted and checked, not yet written: ``discounts_record``
+    takes the caps under the batch's lock."""
 
     quote: Quote
     batch: CouponBatch | None = None
     code: str = ""
-    code_row: CouponUsage | None = None  # a single-use code, locked
-    campaigns: list[tuple[Campaign, int]] = field(default_factory=list)
+    code_row: CouponUsage | None = None  # a single-use code's row, as read
 
     @property
     def coupon_off(self) -> int:
         return self.quote.discount_of("coupon")
+
+    @property
+    def campaigns(self) -> list[tuple[Campaign, int]]:
+        """The promotions that apply, with what each takes off (minor units)."""
+        return [(line.ref, -line.amount) for line in self.quote.lines if line.kind == "promotion"]
 
 
 def batch_discount(batch: CouponBatch) -> Discount:
@@ -93,8 +98,8 @@ def discounts_prepare(
     coupon_code: str = "",
     now=None,
 ) -> Reservation:
-    """Quote an order of ``product_bid`` and lock what its coupon needs; in the caller's
-    transaction. Raises a ``CouponError`` for a code that cannot be taken."""
+    """Quote an order of ``product_bid`` and check its coupon, writing nothing. Raises a
+    ``CouponError`` for a code that cannot be taken."""
     now = now or timezone.now()
     campaigns = selectors.campaigns_in_force(product_bid=product_bid, now=now)
     code = (coupon_code or "").strip()
@@ -128,8 +133,7 @@ def discounts_prepare(
         raise CouponNotApplicable(
             f"Coupon {code!r} takes nothing off this order.", coupon=code, reason="nothing_off"
         )
-    taken = [(line.ref, -line.amount) for line in quoted.lines if line.kind == "promotion"]
-    return Reservation(quote=quoted, batch=batch, code=code, code_row=code_row, campaigns=taken)
+    return Reservation(quote=quoted, batch=batch, code=code, code_row=code_row)
 
 
 def _coupon_checked(*, code: str, product_bid: str, now) -> tuple[CouponBatch, CouponUsage | None]:
@@ -373,17 +377,15 @@ def _retake(use: CouponUsage, batch: CouponBatch | None) -> list[str]:
 
 
 @transaction.atomic
-def discounts_release(*, order_bid: str, refunded: bool = False) -> int:
+def discounts_release(*, order_bid: str, refunded: bool = False) -> None:
     """Give back what the order holds: on cancellation or time-out its reserved code
-    and its promotions; on a full refund its used code, where the batch says so.
-    Returns how many codes were given back."""
+    and its promotions; on a full refund its used code, where the batch says so."""
     now = timezone.now()
     statuses = (UsageStatus.USED,) if refunded else (UsageStatus.RESERVED,)
     if not refunded:
         CampaignRedemption.objects.filter(
             order_bid=order_bid, status=RedemptionStatus.APPLIED, deleted=Deleted.ACTIVE
         ).update(status=RedemptionStatus.VOIDED, updated_at=now)
-    released = 0
     batches, held = _locked_uses(order_bid, statuses)
     for use in held:
         batch = batches.get(use.coupon_bid)
@@ -405,5 +407,3 @@ def discounts_release(*, order_bid: str, refunded: bool = False) -> int:
             CouponBatch.objects.filter(pk=batch.pk, used_count__gt=0).update(
                 used_count=F("used_count") - 1
             )
-        released += 1
-    return released

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from orders.admin.console import SupportConsoleMixin
 from orders.models import Order, OrderEvent, OrderStatus, Product, Refund
-from orders.selectors import order_refundable_amount
+from orders.selectors import order_price_lines, order_refundable_amount
 from payments.models import PingxxOrder, SandboxAttempt, StripeOrder, WebhookEvent
 from payments_project.admin_utils import (
     EMPTY,
@@ -28,7 +28,6 @@ from payments_project.admin_utils import (
     minor_money,
     money,
 )
-from promos.selectors import order_discount_lines
 
 # Attempts shown on an order's page; the rest are one click away in the attempts list.
 ATTEMPTS_SHOWN = 20
@@ -202,17 +201,15 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
     @admin.display(description="price lines")
     def price_lines(self, order: Order) -> str:
         """The list price, each promotion and coupon it took (negative), the amount due."""
-        lines = order_discount_lines([order.order_bid])[order.order_bid]
+        rows = [
+            (
+                line["label"] if line["kind"] == "price" else f"{line['kind']}: {line['label']}",
+                money(line["amount"], order.currency),
+            )
+            for line in order_price_lines(order)
+        ]
         return html_table(
-            ("line", "amount"),
-            [
-                ("List price", money(order.payable_price, order.currency)),
-                *(
-                    (f"{line['kind']}: {line['label']}", money(line["amount"], order.currency))
-                    for line in lines
-                ),
-                ("Amount due", money(order.due_price, order.currency)),
-            ],
+            ("line", "amount"), [*rows, ("Amount due", money(order.due_price, order.currency))]
         )
 
     @admin.display(description="product")

@@ -92,13 +92,8 @@ def order_create(
             if coupon_code and held.casefold() != coupon_code.casefold():
                 _order_replace(order=order, coupon_code=coupon_code, actor=actor, source=source)
                 continue
-            if free_only and order.status != S.PAID:
-                raise CouponNotApplicable(
-                    f"Coupon {coupon_code!r} is not an activation code: it leaves "
-                    f"{order.due_price} {order.currency.upper()} to pay.",
-                    coupon=coupon_code,
-                    reason="not_activation",
-                )
+            if free_only:  # an unpaid order holding the code: something is left to pay
+                raise _not_activation(coupon_code, order.due_price, order.currency)
             return _order_refresh(order=order, product=product, channel=channel), False
         return _order_new(
             user_bid=user_bid,
@@ -109,6 +104,14 @@ def order_create(
             source=source,
             free_only=free_only,
         ), True
+
+
+def _not_activation(code: str, due: Decimal, currency: str) -> CouponNotApplicable:
+    return CouponNotApplicable(
+        f"Coupon {code!r} is not an activation code: it leaves {due} {currency.upper()} to pay.",
+        coupon=code,
+        reason="not_activation",
+    )
 
 
 def _order_replace(*, order: Order, coupon_code: str, actor, source: str) -> None:
@@ -152,11 +155,8 @@ def _order_new(
     )
     quote = reservation.quote
     if free_only and quote.payable:
-        raise CouponNotApplicable(
-            f"Coupon {coupon_code!r} is not an activation code: it leaves "
-            f"{to_major(quote.payable, product.currency)} {product.currency.upper()} to pay.",
-            coupon=coupon_code,
-            reason="not_activation",
+        raise _not_activation(
+            coupon_code, to_major(quote.payable, product.currency), product.currency
         )
     discount = to_major(quote.discount, product.currency)
     order = Order.objects.create(
@@ -173,7 +173,7 @@ def _order_new(
     # The discount lines as the API shows them (negative major units), so that the
     # answer need not read them back.
     order.discount_lines = [
-        {"kind": line.kind, "label": line.label, "amount": -to_major(-line.amount, order.currency)}
+        {"kind": line.kind, "label": line.label, "amount": line.major(order.currency)}
         for line in quote.lines
         if line.kind != "price"
     ]
