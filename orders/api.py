@@ -29,6 +29,7 @@ from orders import selectors, services
 from orders.models import Order, OrderStatus, Product, RefundApproval
 from orders.serializers import (
     OrderCreateSerializer,
+    OrderDetailSerializer,
     OrderSerializer,
     PayResultSerializer,
     PaySerializer,
@@ -197,6 +198,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self):
         return selectors.orders_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return OrderDetailSerializer if self.action == "retrieve" else OrderSerializer
 
     def get_throttles(self):
         self.throttle_scope = {"create": "orders", "pay": "payments"}.get(self.action, "")

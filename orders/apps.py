@@ -1,6 +1,31 @@
 from django.apps import AppConfig
+from django.core.management.base import CommandError
+from django.db import connections
+from django.db.models.signals import pre_migrate
+
+
+def refuse_unknown_schema(sender, *, using, plan=None, **kwargs) -> None:
+    """Before ``migrate`` changes anything (Django's own tables included): a database
+    whose order tables are of neither known version is refused with the differences."""
+    from payments_project import adoption
+
+    adopting = any(
+        migration.app_label in ("orders", "payments")
+        and migration.name == "0001_initial"
+        and not backwards
+        for migration, backwards in plan or ()
+    )
+    if not adopting or adoption.recorded(connections[using]):
+        return
+    try:
+        adoption.detect(connections[using])
+    except adoption.UnknownSchema as exc:
+        raise CommandError(str(exc)) from None
 
 
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
+
+    def ready(self) -> None:
+        pre_migrate.connect(refuse_unknown_schema, sender=self)

@@ -34,7 +34,13 @@ from orders.serializers import (
 from payments_project.openapi import errors
 from promos import selectors as promo_selectors
 from promos.batches import MAX_CODES, BatchSpec, batch_codes, batch_create
-from promos.errors import CouponError, CouponNotApplicable, CouponNotFound
+from promos.errors import (
+    CouponError,
+    CouponExpired,
+    CouponNotApplicable,
+    CouponNotFound,
+    CouponNotStarted,
+)
 from promos.models import CouponBatch, DiscountType, UsageType
 
 DISCOUNT_TYPES = {"fixed": DiscountType.FIXED, "percent": DiscountType.PERCENT}
@@ -318,24 +324,31 @@ class RedeemView(APIView):
         request=RedeemSerializer,
         responses={
             201: OrderSerializer,
-            **errors(
-                400,
-                coupon_expired="the code's window has ended",
-                coupon_not_applicable="not an activation code: it is not for one product, "
-                "or it leaves something to pay",
-            ),
             **errors(401, 404),
             **errors(
                 409,
+                coupon_expired="the code's window has ended",
+                coupon_not_started="the code's window has not begun",
+                coupon_not_applicable="not an activation code: it is not for one product, "
+                "or it leaves something to pay",
                 coupon_used="the single-use code is taken",
                 coupon_limit_reached="the code's total or the user's cap is taken",
                 already_purchased="the user owns the product already",
             ),
         },
         description="Redeem an activation code: the user owns its product at once, "
-        "through a paid order of channel `free`.",
+        "through a paid order of channel `free`. A code that exists but cannot be redeemed "
+        "now (its window, or it is no activation code) answers 409: the request is well "
+        "formed, the code's state refuses it.",
     )
     def post(self, request):
+        try:
+            return self._redeem(request)
+        except (CouponExpired, CouponNotStarted, CouponNotApplicable) as exc:
+            exc.http_status = status.HTTP_409_CONFLICT
+            raise
+
+    def _redeem(self, request):
         data = RedeemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         code = data.validated_data["code"].strip()

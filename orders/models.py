@@ -34,6 +34,10 @@ class OrderStatus(models.IntegerChoices):
     REVOKED = 507, "revoked"
 
 
+# The API's order status: the labels (its schema names the set OrderStatusEnum).
+ORDER_STATUS_LABELS = [status.label for status in OrderStatus]
+
+
 class OrderQuerySet(models.QuerySet):
     def live(self) -> OrderQuerySet:
         """Orders that were not soft-deleted by the legacy system."""
@@ -103,6 +107,18 @@ class Order(models.Model):
         default=Decimal("0.00"),
         db_comment="Promotions and coupon taken off payable_price, in the order currency",
     )
+    # The platform's columns: the course owner, and the merchant integration its
+    # payment went through (empty: the platform's own).
+    creator_bid = models.CharField(
+        max_length=36, default="", db_default="", blank=True, db_comment="Course owner identifier"
+    )
+    payment_integration_bid = models.CharField(
+        max_length=36,
+        default="",
+        db_default="",
+        blank=True,
+        db_comment="Snapshotted creator integration",
+    )
 
     objects = OrderQuerySet.as_manager()
 
@@ -117,6 +133,10 @@ class Order(models.Model):
             LegacyIndex(fields=["status", "created_at"], name="ix_order_orders_status_created_at"),
             # The admin's list filtered by status, newest first, and its capped count.
             LegacyIndex(fields=["status", "id"], name="ix_order_orders_status_id"),
+            LegacyIndex(fields=["creator_bid"], name="ix_order_orders_creator_bid"),
+            LegacyIndex(
+                fields=["payment_integration_bid"], name="ix_order_orders_payment_integration_bid"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order_bid"], name="uq_order_orders_order_bid"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -19,6 +20,9 @@ from orders.models import (
     RefundApproval,
     RefundStatus,
 )
+from payments import registry
+from payments_project.errors import ServiceError
+from payments_project.money import display, to_major
 from promos.selectors import order_discount_lines
 
 
@@ -31,6 +35,18 @@ def user_bid_for(user: Any) -> str:
     platform user (legacy orders are theirs as they are), the primary key as text for a
     local account."""
     return identity.user_bid_for(user)
+
+
+def order_latest_attempt(order: Order) -> Any:
+    """The order's newest attempt on its channel, or None (none yet, or a channel with no
+    attempts: ``free``, ``grant``). Read only: no provider call."""
+    if not order.payment_channel:
+        return None
+    try:
+        model = registry.get_provider_any(order.payment_channel).attempt_model
+    except ServiceError:
+        return None
+    return model.objects.filter(order_bid=order.order_bid).order_by("-id").first()
 
 
 def products_on_sale():
@@ -184,3 +200,31 @@ def order_price_lines(order: Order, discount_lines: list[dict] | None = None) ->
             discount_lines = order_discount_lines([order.order_bid])[order.order_bid]
         lines += discount_lines
     return lines
+
+
+def order_attempts(order: Order) -> list[dict[str, Any]]:
+    """The order's payment attempts on every channel it tried, newest first: one query
+    per channel this service runs, one more for an order of the platform's own Alipay
+    or WeChat Pay (shown read only)."""
+    channels = [*settings.PAYMENT_PROVIDERS]
+    if order.payment_channel not in channels and registry.attempt_model(order.payment_channel):
+        channels.append(order.payment_channel)
+    found = []
+    for channel in channels:
+        model = registry.attempt_model(channel)
+        for attempt in model.objects.filter(order_bid=order.order_bid).order_by("-id")[:20]:
+            found.append(
+                {
+                    "payment_channel": channel,
+                    "attempt_bid": attempt.attempt_bid,
+                    "method": attempt.method_name,
+                    "provider_payment_id": attempt.provider_payment_id or "",
+                    "amount": display(to_major(attempt.amount, attempt.currency_code)),
+                    "currency": attempt.currency_code,
+                    "status": attempt.get_status_display(),
+                    "status_code": attempt.status,
+                    "created_at": attempt.created_at,
+                    "runs_here": channel in settings.PAYMENT_PROVIDERS,
+                }
+            )
+    return sorted(found, key=lambda item: item["created_at"], reverse=True)

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from bridge.identity import USER_BID
 from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
-from orders.selectors import order_price_lines, order_refundable_amount
+from orders.selectors import order_attempts, order_price_lines, order_refundable_amount
 from payments import registry
 from payments_project.money import CURRENCY_EXPONENTS, display
 from promos.selectors import order_discount_lines
@@ -269,6 +269,38 @@ class OrderSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(**MONEY))
     def get_refundable_amount(self, order: Order) -> str:
         return display(order_refundable_amount(order))
+
+
+class AttemptSerializer(serializers.Serializer):
+    """One payment attempt of an order, read only."""
+
+    payment_channel = serializers.CharField()
+    attempt_bid = serializers.CharField()
+    method = serializers.CharField()
+    provider_payment_id = serializers.CharField(allow_blank=True)
+    amount = serializers.CharField(help_text="Major units.")
+    currency = serializers.CharField()
+    status = serializers.CharField()
+    status_code = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    runs_here = serializers.BooleanField(
+        help_text="False for the platform's own Alipay / WeChat Pay channels, which this "
+        "service shows but does not run: their orders cannot be refunded here."
+    )
+
+
+class OrderDetailSerializer(OrderSerializer):
+    """An order with its payment attempts, on every channel it tried."""
+
+    attempts = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "attempts"]
+        read_only_fields = fields
+
+    @extend_schema_field(AttemptSerializer(many=True))
+    def get_attempts(self, order: Order) -> list[dict]:
+        return order_attempts(order)
 
 
 class OrderCreateSerializer(JsonTypes, serializers.Serializer):

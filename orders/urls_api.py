@@ -24,5 +24,7 @@ urlpatterns = [
         name="entitlements-revoke",
     ),
     path("api/coupons/redeem/", coupon_api.RedeemView.as_view(), name="coupons-redeem"),
+    # The platform's old frontend (/api/order/...), with LEGACY_ORDER_API_ENABLED.
+    path("", include("orders.legacy_api.urls")),
     path("api/", include(router.urls)),
 ]

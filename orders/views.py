@@ -57,17 +57,6 @@ def _own_order(request: HttpRequest, order_bid: str) -> Order:
     )
 
 
-def _latest_attempt(order: Order) -> Any:
-    """The order's newest attempt on its channel, if any (read only: no provider call)."""
-    if not order.payment_channel:
-        return None
-    try:
-        model = registry.get_provider_any(order.payment_channel).attempt_model
-    except ServiceError:
-        return None
-    return model.objects.filter(order_bid=order.order_bid).order_by("-id").first()
-
-
 def shop(request: HttpRequest) -> HttpResponse:
     context = {
         "products": selectors.products_on_sale(),
@@ -144,7 +133,7 @@ def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
     context = {
         "order": order,
         "lines": selectors.order_price_lines(order),
-        "attempt": _latest_attempt(order),
+        "attempt": selectors.order_latest_attempt(order),
         "can_sync": bool(order.payment_channel) and order.status in PAYABLE,
     }
     return render(request, "orders/order.html", context)

@@ -13,10 +13,13 @@ from django.contrib import admin, messages
 from django.urls import reverse
 
 from payments.models import (
+    AlipayOrder,
+    NativeAttempt,
     PingxxOrder,
     SandboxAttempt,
     StripeOrder,
     WebhookEvent,
+    WechatpayOrder,
 )
 from payments.services import inbox_event_reapply
 from payments_project.admin_utils import (
@@ -260,6 +263,101 @@ class StripeOrderAdmin(AttemptAdmin):
     @admin.display(description="Checkout Session")
     def checkout_session_pretty(self, attempt: StripeOrder) -> str:
         return pretty_json(attempt.checkout_session_object)
+
+
+class NativeAttemptAdmin(AttemptAdmin):
+    """The platform's native Alipay / WeChat Pay attempts: shown, never changed here."""
+
+    list_display = (
+        "attempt_bid",
+        "order_link",
+        "user_bid",
+        "channel",
+        "transaction_id",
+        "amount_display",
+        "status_label",
+        "raw_status",
+        "created_at",
+    )
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter), "deleted")
+    search_fields = ("=order_bid", "=user_bid", "=transaction_id", "=provider_attempt_id")
+    search_help_text = "Exact order id, user id, trade number or merchant order number."
+    readonly_fields = (
+        "order_page",
+        "status_label",
+        "amount_display",
+        "request_pretty",
+        "response_pretty",
+        "notification_pretty",
+        "metadata_pretty",
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        bid = self.model.attempt_bid_field
+        return (
+            (
+                None,
+                {
+                    "description": "The platform's own channel: this service does not run it, "
+                    "so its orders are read only here and cannot be refunded from here.",
+                    "fields": (
+                        bid,
+                        "order_page",
+                        "user_bid",
+                        "product_bid",
+                        "status_label",
+                        "raw_status",
+                        "amount_display",
+                    ),
+                },
+            ),
+            (
+                "Provider",
+                {"fields": ("channel", "provider_attempt_id", "transaction_id", "creator_bid")},
+            ),
+            (
+                "Raw provider objects",
+                {
+                    "fields": (
+                        "request_pretty",
+                        "response_pretty",
+                        "notification_pretty",
+                        "metadata_pretty",
+                    )
+                },
+            ),
+            ("Record", {"fields": ("deleted", "created_at", "updated_at")}),
+        )
+
+    @admin.display(description="attempt")
+    def attempt_bid(self, attempt: NativeAttempt) -> str:
+        return attempt.attempt_bid
+
+    @admin.display(description="request")
+    def request_pretty(self, attempt: NativeAttempt) -> str:
+        return pretty_json(attempt.raw_request)
+
+    @admin.display(description="response")
+    def response_pretty(self, attempt: NativeAttempt) -> str:
+        return pretty_json(attempt.raw_response)
+
+    @admin.display(description="notification")
+    def notification_pretty(self, attempt: NativeAttempt) -> str:
+        return pretty_json(attempt.raw_notification)
+
+    @admin.display(description="metadata")
+    def metadata_pretty(self, attempt: NativeAttempt) -> str:
+        return pretty_json(attempt.metadata)
+
+
+@admin.register(AlipayOrder)
+class AlipayOrderAdmin(NativeAttemptAdmin):
+    pass
+
+
+@admin.register(WechatpayOrder)
+class WechatpayOrderAdmin(NativeAttemptAdmin):
+    pass
 
 
 @admin.register(SandboxAttempt)

@@ -16,6 +16,7 @@ from payments_project.db import (
     Deleted,
     LegacyDateTimeField,
     LegacyIndex,
+    LegacyJSONField,
     new_bid,
     parse_legacy_object,
 )
@@ -30,6 +31,52 @@ class AttemptStatus(models.IntegerChoices):
 
 
 ATTEMPT_STATUS_COMMENT = "Status of the order: 0=unpaid, 1=paid, 2=refunded, 3=closed, 4=failed"
+PLATFORM_STATUS_COMMENT = "Status of the order: 0=pending, 1=paid, 2=refunded, 3=closed, 4=failed"
+
+# The platform's attempt tables are shared with its creator billing: rows of another
+# business domain are never read, changed or shown by this service.
+ORDER_DOMAIN = "order"
+DOMAIN_COMMENT = "Business domain: order=legacy learner order, billing=creator billing"
+
+
+def _domain_indexes(table: str) -> list[models.Index]:
+    """The platform's indexes of the three domain columns, by its names."""
+    return [
+        LegacyIndex(fields=["biz_domain"], name=f"ix_{table}_biz_domain"),
+        LegacyIndex(fields=["bill_order_bid"], name=f"ix_{table}_bill_order_bid"),
+        LegacyIndex(fields=["creator_bid"], name=f"ix_{table}_creator_bid"),
+        LegacyIndex(fields=["biz_domain", "order_bid"], name=f"ix_{table}_biz_domain_order_bid"),
+        LegacyIndex(
+            fields=["biz_domain", "bill_order_bid"], name=f"ix_{table}_biz_domain_bill_order_bid"
+        ),
+    ]
+
+
+class OrderDomain(models.Manager):
+    """The attempts of learner orders (``biz_domain = 'order'``): the default manager,
+    so that the services, the admin and the API see nothing else."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(biz_domain=ORDER_DOMAIN)
+
+
+def _domain_fields(*, db_default: bool = True) -> dict[str, models.Field]:
+    extra = {"db_default": ORDER_DOMAIN} if db_default else {}
+    blank = {"db_default": ""} if db_default else {}
+    return {
+        "biz_domain": models.CharField(
+            max_length=16,
+            default=ORDER_DOMAIN,
+            db_comment=DOMAIN_COMMENT if db_default else "Business domain",
+            **extra,
+        ),
+        "bill_order_bid": models.CharField(
+            max_length=36, default="", db_comment="Billing order business identifier", **blank
+        ),
+        "creator_bid": models.CharField(
+            max_length=36, default="", db_comment="Creator business identifier", **blank
+        ),
+    }
 
 
 class PingxxOrder(models.Model):
@@ -77,6 +124,9 @@ class PingxxOrder(models.Model):
     )
     created_at = LegacyDateTimeField(auto_now_add=True, db_comment="Creation time")
     updated_at = LegacyDateTimeField(auto_now=True, db_comment="Update time")
+    biz_domain, bill_order_bid, creator_bid = _domain_fields().values()
+
+    objects = OrderDomain()
 
     class Meta:
         db_table = "order_pingxx_orders"
@@ -96,6 +146,7 @@ class PingxxOrder(models.Model):
             LegacyIndex(
                 fields=["status", "updated_at"], name="ix_order_pingxx_orders_status_updated_at"
             ),
+            *_domain_indexes("order_pingxx_orders"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -136,16 +187,20 @@ class PingxxOrder(models.Model):
 
 
 class StripeOrder(models.Model):
-    """One Stripe attempt for an order: a PaymentIntent, possibly behind a Checkout Session."""
+    """One Stripe attempt for an order: a PaymentIntent, possibly behind a Checkout Session.
+
+    The table is the platform's ``order_stripe_orders``, in its layout: its creator
+    billing writes rows of its own there, so the ids are plain indexes (a Checkout
+    Session's attempt has no PaymentIntent id, ``''``, until it is paid) and the raw
+    objects are JSON text. Stripe makes its ids unique; an attempt's own business id is
+    a new random one.
+    """
 
     attempt_bid_field = "stripe_order_bid"
     payment_id_field = "payment_intent_id"
 
     stripe_order_bid = models.CharField(
-        max_length=36,
-        unique=True,
-        default=new_bid,
-        db_comment="Stripe order business identifier",
+        max_length=36, default=new_bid, db_comment="Stripe order business identifier"
     )
     user_bid = models.CharField(max_length=36, db_comment="User business identifier")
     product_bid = models.CharField(
@@ -153,41 +208,44 @@ class StripeOrder(models.Model):
     )
     order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
     payment_intent_id = models.CharField(
-        max_length=255, null=True, blank=True, unique=True, db_comment="Stripe PaymentIntent id"
+        max_length=255, blank=True, default="", db_comment="Stripe payment intent identifier"
     )
     checkout_session_id = models.CharField(
-        max_length=255,
-        null=True,
-        blank=True,
-        unique=True,
-        db_comment="Stripe Checkout Session id",
+        max_length=255, blank=True, default="", db_comment="Stripe checkout session identifier"
     )
     latest_charge_id = models.CharField(
-        max_length=255, blank=True, default="", db_comment="Latest Stripe charge id"
+        max_length=255, blank=True, default="", db_comment="Latest Stripe charge identifier"
     )
-    amount = models.BigIntegerField(db_comment="Amount in minor units of the currency")
-    currency = models.CharField(max_length=3, db_comment="ISO 4217 currency, lower case")
+    amount = models.BigIntegerField(db_comment="Payment amount in cents")
+    currency = models.CharField(max_length=36, db_comment="Currency")
     status = models.SmallIntegerField(
         choices=AttemptStatus.choices,
         default=AttemptStatus.PENDING,
-        db_comment=ATTEMPT_STATUS_COMMENT,
+        db_comment=PLATFORM_STATUS_COMMENT,
     )
     receipt_url = models.CharField(
-        max_length=500, blank=True, default="", db_comment="Stripe receipt URL"
+        max_length=255, blank=True, default="", db_comment="Stripe receipt URL"
     )
     payment_method = models.CharField(
-        max_length=255, blank=True, default="", db_comment="Payment method id or type"
+        max_length=255, blank=True, default="", db_comment="Stripe payment method identifier"
     )
     failure_code = models.CharField(
         max_length=255, blank=True, default="", db_comment="Failure code"
     )
-    failure_message = models.TextField(blank=True, default="", db_comment="Failure message")
-    metadata = models.JSONField(default=dict, blank=True, db_comment="Metadata sent to Stripe")
-    payment_intent_object = models.JSONField(
-        null=True, blank=True, db_comment="Raw PaymentIntent object"
+    failure_message = models.CharField(
+        max_length=255, blank=True, default="", db_comment="Failure message"
     )
-    checkout_session_object = models.JSONField(
-        null=True, blank=True, db_comment="Raw Checkout Session object"
+    metadata = LegacyJSONField(
+        db_column="metadata_json",
+        default=dict,
+        blank=True,
+        db_comment="Stripe metadata JSON string",
+    )
+    payment_intent_object = LegacyJSONField(
+        default=dict, blank=True, db_comment="Stripe payment intent raw object"
+    )
+    checkout_session_object = LegacyJSONField(
+        default=dict, blank=True, db_comment="Stripe checkout session raw object"
     )
     deleted = models.SmallIntegerField(
         choices=Deleted.choices,
@@ -196,17 +254,30 @@ class StripeOrder(models.Model):
     )
     created_at = LegacyDateTimeField(auto_now_add=True, db_comment="Creation time")
     updated_at = LegacyDateTimeField(auto_now=True, db_comment="Update time")
+    biz_domain, bill_order_bid, creator_bid = _domain_fields().values()
+
+    objects = OrderDomain()
 
     class Meta:
         db_table = "order_stripe_orders"
         db_table_comment = "Order stripe orders"
         indexes = [
-            LegacyIndex(fields=["order_bid"], name="ix_order_stripe_orders_order_bid"),
+            LegacyIndex(
+                fields=["stripe_order_bid"], name="ix_order_stripe_orders_stripe_order_bid"
+            ),
             LegacyIndex(fields=["user_bid"], name="ix_order_stripe_orders_user_bid"),
             LegacyIndex(fields=["product_bid"], name="ix_order_stripe_orders_shifu_bid"),
+            LegacyIndex(fields=["order_bid"], name="ix_order_stripe_orders_order_bid"),
+            LegacyIndex(
+                fields=["payment_intent_id"], name="ix_order_stripe_orders_payment_intent_id"
+            ),
+            LegacyIndex(
+                fields=["checkout_session_id"], name="ix_order_stripe_orders_checkout_session_id"
+            ),
             LegacyIndex(
                 fields=["latest_charge_id"], name="ix_order_stripe_orders_latest_charge_id"
             ),
+            *_domain_indexes("order_stripe_orders"),
             LegacyIndex(
                 fields=["status", "created_at"], name="ix_order_stripe_orders_status_created_at"
             ),
@@ -234,6 +305,138 @@ class StripeOrder(models.Model):
     @property
     def failure_text(self) -> str:
         return self.failure_message or self.failure_code
+
+
+class NativeAttempt(models.Model):
+    """An attempt of the platform's own Alipay or WeChat Pay integration.
+
+    This service does not run those channels: their rows are shown with their orders,
+    read only, and such an order cannot be refunded here.
+    """
+
+    id = models.BigAutoField(primary_key=True, db_comment="Primary key")
+    biz_domain, bill_order_bid, creator_bid = _domain_fields(db_default=False).values()
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    product_bid = models.CharField(
+        max_length=36, db_column="shifu_bid", db_comment="Shifu business identifier"
+    )
+    order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
+    provider_attempt_id = models.CharField(
+        max_length=64, db_comment="Provider-side merchant order identifier"
+    )
+    transaction_id = models.CharField(max_length=128, db_comment="Provider transaction identifier")
+    channel = models.CharField(max_length=36, db_comment="Payment channel")
+    amount = models.BigIntegerField(db_comment="Payment amount")
+    currency = models.CharField(max_length=36, db_comment="Currency")
+    status = models.SmallIntegerField(
+        choices=AttemptStatus.choices, db_comment=PLATFORM_STATUS_COMMENT
+    )
+    raw_status = models.CharField(max_length=64, db_comment="Provider raw status or event type")
+    raw_request = LegacyJSONField(db_comment="Raw provider request payload")
+    raw_response = LegacyJSONField(db_comment="Raw provider response payload")
+    raw_notification = LegacyJSONField(db_comment="Raw provider notification payload")
+    metadata = LegacyJSONField(
+        db_column="metadata_json", db_comment="Provider metadata JSON string"
+    )
+    deleted = models.SmallIntegerField(
+        choices=Deleted.choices, db_comment="Deletion flag: 0=active, 1=deleted"
+    )
+    created_at = LegacyDateTimeField(db_comment="Creation time")
+    updated_at = LegacyDateTimeField(db_comment="Update time")
+
+    objects = OrderDomain()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.attempt_bid
+
+    @property
+    def provider_payment_id(self) -> str:
+        return self.transaction_id or self.provider_attempt_id
+
+    @property
+    def currency_code(self) -> str:
+        return self.currency.lower()
+
+    @property
+    def method_name(self) -> str:
+        return self.channel
+
+    @property
+    def failure_text(self) -> str:
+        return ""
+
+
+def _native_indexes(table: str, bid_column: str) -> list[models.Index]:
+    return [
+        *_domain_indexes(table)[:3],
+        LegacyIndex(fields=["user_bid"], name=f"ix_{table}_user_bid"),
+        LegacyIndex(fields=["product_bid"], name=f"ix_{table}_shifu_bid"),
+        LegacyIndex(fields=["order_bid"], name=f"ix_{table}_order_bid"),
+        LegacyIndex(fields=["provider_attempt_id"], name=f"ix_{table}_provider_attempt_id"),
+        LegacyIndex(fields=["transaction_id"], name=f"ix_{table}_transaction_id"),
+        *_domain_indexes(table)[3:],
+    ]
+
+
+class AlipayOrder(NativeAttempt):
+    """An attempt of the platform's native Alipay channel (read only here)."""
+
+    attempt_bid_field = "alipay_order_bid"
+    payment_id_field = "transaction_id"
+
+    alipay_order_bid = models.CharField(
+        max_length=36, db_comment="Provider payment snapshot business identifier"
+    )
+
+    class Meta:
+        db_table = "order_alipay_orders"
+        db_table_comment = "Order Alipay payment provider snapshots"
+        indexes = _native_indexes("order_alipay_orders", "alipay_order_bid")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alipay_order_bid"], name="ix_order_alipay_orders_alipay_order_bid"
+            )
+        ]
+
+    @property
+    def attempt_bid(self) -> str:
+        return self.alipay_order_bid
+
+
+class WechatpayOrder(NativeAttempt):
+    """An attempt of the platform's native WeChat Pay channel (read only here)."""
+
+    attempt_bid_field = "wechatpay_order_bid"
+    payment_id_field = "transaction_id"
+
+    wechatpay_order_bid = models.CharField(
+        max_length=36, db_comment="Provider payment snapshot business identifier"
+    )
+
+    class Meta:
+        db_table = "order_wechatpay_orders"
+        db_table_comment = "Order WeChat Pay payment provider snapshots"
+        indexes = _native_indexes("order_wechatpay_orders", "wechatpay_order_bid")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wechatpay_order_bid"], name="ix_order_wechatpay_orders_wechatpay_order_bid"
+            )
+        ]
+
+    @property
+    def attempt_bid(self) -> str:
+        return self.wechatpay_order_bid
+
+
+# The platform's channels this service shows but does not run, by the order's
+# payment_channel: their attempts are read only and their orders cannot be refunded.
+NATIVE_ATTEMPTS: dict[str, type[NativeAttempt]] = {
+    "alipay": AlipayOrder,
+    "wechatpay": WechatpayOrder,
+}
 
 
 class SandboxAttempt(models.Model):

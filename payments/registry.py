@@ -14,6 +14,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from payments.models import NATIVE_ATTEMPTS
 from payments.providers.base import PaymentMethodInvalid, PaymentProvider
 from payments_project.errors import ServiceError
 
@@ -25,6 +26,26 @@ class ChannelNotEnabled(ServiceError):
     def __init__(self, message: str, *, channel: str) -> None:
         super().__init__(message)
         self.channel = channel
+
+
+class ChannelNotRun(ServiceError):
+    """An order of the platform's own Alipay / WeChat Pay channels: shown, not run here."""
+
+    code = "payment_channel_not_supported"
+    http_status = 409
+
+    def __init__(self, message: str, *, channel: str) -> None:
+        super().__init__(message)
+        self.channel = channel
+
+
+def attempt_model(channel: str) -> type | None:
+    """The model of ``channel``'s attempts, run here or only shown; None if unknown."""
+    if channel in NATIVE_ATTEMPTS:
+        return NATIVE_ATTEMPTS[channel]
+    if channel in settings.PAYMENT_PROVIDERS:
+        return _provider(channel).attempt_model
+    return None
 
 
 def enabled_channels() -> tuple[str, ...]:
@@ -57,6 +78,13 @@ def get_provider(channel: str) -> PaymentProvider:
 
 def get_provider_any(channel: str) -> PaymentProvider:
     """The provider of a known channel, enabled or not: for settling what it already did."""
+    if channel in NATIVE_ATTEMPTS:
+        raise ChannelNotRun(
+            f"Payment channel {channel!r} is the platform's own integration, which this "
+            "service does not run: its orders are read only here and are refunded and "
+            "settled where they were paid.",
+            channel=channel,
+        )
     if channel not in settings.PAYMENT_PROVIDERS:
         raise ChannelNotEnabled(f"Unknown payment channel {channel!r}.", channel=channel)
     return _provider(channel)

@@ -58,3 +58,37 @@ def parse_legacy_object(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
+
+
+class LegacyJSONField(models.TextField):
+    """A JSON value kept as text in a ``TEXT NOT NULL`` column, as the platform keeps
+    its raw provider objects and metadata.
+
+    Reads JSON (or the Python repr older code wrote) into Python values; an empty
+    column reads as ``{}`` and text that is neither is returned as it is, so that it
+    is kept if the row is saved. Writes JSON; ``None`` is written as ``{}``.
+    """
+
+    def db_type(self, connection):
+        if connection.vendor == "mysql":
+            return "text"
+        return super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return {}
+        parsed = parse_legacy_object(value)
+        return value if parsed is None else parsed
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            return self.from_db_value(value, None, None)
+        return {} if value is None else value
+
+    def get_prep_value(self, value):
+        if isinstance(value, str):
+            return value
+        return json.dumps({} if value is None else value, default=str)
+
+    def value_to_string(self, obj):
+        return self.get_prep_value(self.value_from_object(obj))

@@ -208,6 +208,8 @@ PLATFORM_WEBHOOK_SECRET = ENV["PLATFORM_WEBHOOK_SECRET"]
 PLATFORM_WEBHOOK_RETRY_BASE_SECONDS = ENV["PLATFORM_WEBHOOK_RETRY_BASE_SECONDS"]
 PLATFORM_WEBHOOK_RETRY_HOURS = ENV["PLATFORM_WEBHOOK_RETRY_HOURS"]
 PLATFORM_WEBHOOK_TIMEOUT_SECONDS = ENV["PLATFORM_WEBHOOK_TIMEOUT_SECONDS"]
+# The old frontend's /api/order/... endpoints (orders/legacy_api/), off by default.
+LEGACY_ORDER_API_ENABLED = ENV["LEGACY_ORDER_API_ENABLED"]
 
 # dj-stripe reads its keys from these names; the mode follows the secret key.
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
@@ -255,6 +257,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.ORDER_STATUS_LABELS"},
     # The default enum hook, then the OpenAPI links between operations.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

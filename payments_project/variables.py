@@ -348,6 +348,16 @@ VARIABLES: tuple[Variable, ...] = (
         "counted, on one row per hour, so a flood of forgeries cannot grow the database.",
     ),
     Variable(
+        "LEGACY_ORDER_API_ENABLED",
+        BOOL,
+        False,
+        "platform",
+        "Serve the platform's old frontend at its own order endpoints (POST "
+        "/api/order/init-order, reqiure-to-pay, query-order, apply-discount, payment-detail, "
+        "stripe/sync, payment/sync), answered in its old envelope. Off: they are unknown "
+        "paths (404), and only the REST API under /api/orders/ is served.",
+    ),
+    Variable(
         "PINGXX_API_BASE",
         STR,
         "https://api.pingxx.com",

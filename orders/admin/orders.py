@@ -12,7 +12,13 @@ from django.utils.html import format_html
 from orders.admin.console import SupportConsoleMixin
 from orders.models import Order, OrderEvent, OrderStatus, Product, Refund
 from orders.selectors import order_price_lines, order_refundable_amount
-from payments.models import PingxxOrder, SandboxAttempt, StripeOrder, WebhookEvent
+from payments.models import (
+    NATIVE_ATTEMPTS,
+    PingxxOrder,
+    SandboxAttempt,
+    StripeOrder,
+    WebhookEvent,
+)
 from payments_project.admin_utils import (
     EMPTY,
     PAYMENT_CHANNELS,
@@ -148,6 +154,7 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
                     "pingxx_attempts",
                     "stripe_attempts",
                     "sandbox_attempts",
+                    "native_attempts",
                     "inbox_events",
                 )
             },
@@ -165,6 +172,7 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
         "pingxx_attempts",
         "stripe_attempts",
         "sandbox_attempts",
+        "native_attempts",
         "inbox_events",
     )
 
@@ -230,6 +238,11 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
     @admin.display(description="Sandbox attempts")
     def sandbox_attempts(self, order: Order) -> str:
         return _attempts_table(SandboxAttempt, order)
+
+    @admin.display(description="Alipay / WeChat Pay attempts (the platform's, read only)")
+    def native_attempts(self, order: Order) -> str:
+        model = NATIVE_ATTEMPTS.get(order.payment_channel)
+        return EMPTY if model is None else _attempts_table(model, order)
 
     @admin.display(description="webhook inbox")
     def inbox_events(self, order: Order) -> str:

@@ -1,7 +1,8 @@
 """The Stripe change, step 2: every existing order was paid through Ping++.
 
-Rows are updated one primary-key range at a time, each range in its own transaction,
-so a table of millions of orders is never locked by one statement.
+0002 now adds the column with its default, so there is nothing left to fill in; on a
+database that ran an earlier 0002 (nullable, no default) the rows still NULL are set,
+one primary-key range at a time, each range in its own transaction.
 """
 
 from django.db import migrations

@@ -3,13 +3,15 @@
 The data is checked first; a legacy row that would break a constraint stops the
 migration with the ids to look at, before any change. The unique constraint replaces
 the plain ix_order_orders_order_bid index (added before the index is dropped, so
-lookups by order_bid stay indexed throughout).
+lookups by order_bid stay indexed throughout); both are built in place while the table
+takes writes. The price checks are triggers on MySQL (``AddCheckConstraint``): a CHECK
+constraint there would copy the whole table under a write lock.
 """
 
 from django.db import migrations, models
 from django.db.models import F, Q
 
-from payments_project.migration_utils import require_none, require_unique
+from payments_project.migration_utils import AddCheckConstraint, require_none, require_unique
 
 
 def check_data(apps, schema_editor):
@@ -38,14 +40,14 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RemoveIndex(model_name="order", name="ix_order_orders_order_bid"),
-        migrations.AddConstraint(
+        AddCheckConstraint(
             model_name="order",
             constraint=models.CheckConstraint(
                 condition=models.Q(("payable_price__gte", 0), ("paid_price__gte", 0)),
                 name="ck_order_orders_prices_not_negative",
             ),
         ),
-        migrations.AddConstraint(
+        AddCheckConstraint(
             model_name="order",
             constraint=models.CheckConstraint(
                 condition=models.Q(

@@ -192,7 +192,14 @@ def _attempt_failed(*, provider, attempt, request: PaymentRequest, error: Provid
 
 
 def payment_sync(*, order: Order, source: str = "sync") -> Order:
-    """Ask the channel for the state of the order's latest attempt and apply it."""
+    """Ask the channel for the state of the order's latest attempt and apply it.
+
+    An order of a channel without a provider (``free``, ``grant``) has nothing to ask:
+    it is answered as it is. One of the platform's own Alipay / WeChat Pay is refused
+    (``payment_channel_not_supported``)."""
+    if registry.attempt_model(order.payment_channel) is None:
+        order.refresh_from_db()
+        return order
     provider = registry.get_provider_any(order.payment_channel)
     recent = provider.attempt_model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
     attempt = next((a for a in recent if a.provider_payment_id), None)

@@ -56,7 +56,7 @@ def attempt_for(event_name, order, **fields):
         ids["payment_intent_id"] = obj["id"]
     else:
         ids["checkout_session_id"] = obj["id"]
-        ids["payment_intent_id"] = obj.get("payment_intent")
+        ids["payment_intent_id"] = obj.get("payment_intent") or ""
     return StripeOrderFactory(
         stripe_order_bid=obj["metadata"]["attempt_bid"],
         order_bid=order.order_bid,
@@ -108,7 +108,7 @@ def test_payment_events(order, name, order_status, attempt_status):
 
 
 def test_a_paid_session_records_its_payment_intent(order):
-    attempt = attempt_for("checkout.session.completed", order, payment_intent_id=None)
+    attempt = attempt_for("checkout.session.completed", order, payment_intent_id="")
     stripe_event_apply(payload("checkout.session.completed"))
     attempt.refresh_from_db()
     assert (

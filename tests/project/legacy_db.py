@@ -26,9 +26,17 @@ from MySQLdb.constants import CLIENT
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_LEGACY = REPO_ROOT.parent / "shared" / "legacy"
 LEGACY_DDL = SHARED_LEGACY / "pre_stripe_schema.mysql.sql"
+CURRENT_DDL = SHARED_LEGACY / "current_schema.mysql.sql"
+DDL = {"pre_stripe": LEGACY_DDL, "current": CURRENT_DDL}
 LEGACY_ROWS_SCRIPT = SHARED_LEGACY / "make_legacy_rows.py"
 
 LEGACY_TABLES = ("order_orders", "order_pingxx_orders")
+CURRENT_TABLES = (
+    *LEGACY_TABLES,
+    "order_stripe_orders",
+    "order_alipay_orders",
+    "order_wechatpay_orders",
+)
 NEW_TABLES = ("order_stripe_orders", "order_products", "order_refunds", "payment_webhook_events")
 
 MANAGE_TIMEOUT = 300
@@ -37,7 +45,7 @@ SECRET_KEY = secrets.token_urlsafe(50)
 
 def require_legacy_fixture() -> None:
     """Skip without the shared legacy fixture; in CI, fail instead: it must be there."""
-    if LEGACY_DDL.is_file() and LEGACY_ROWS_SCRIPT.is_file():
+    if LEGACY_DDL.is_file() and CURRENT_DDL.is_file() and LEGACY_ROWS_SCRIPT.is_file():
         return
     message = f"the legacy fixture is missing: {LEGACY_DDL} and {LEGACY_ROWS_SCRIPT}"
     if os.environ.get("CI"):
@@ -73,10 +81,19 @@ def connect(database: str | None = None, *, multi_statements: bool = False):
     return MySQLdb.connect(**kwargs)
 
 
-def legacy_rows_sql(orders: int, seed: int = 7) -> str:
+def legacy_rows_sql(orders: int, seed: int = 7, schema: str = "pre_stripe") -> str:
     """The INSERT statements of the fixture's generator, run as the README says."""
     result = subprocess.run(
-        [sys.executable, str(LEGACY_ROWS_SCRIPT), "--orders", str(orders), "--seed", str(seed)],
+        [
+            sys.executable,
+            str(LEGACY_ROWS_SCRIPT),
+            "--orders",
+            str(orders),
+            "--seed",
+            str(seed),
+            "--schema",
+            schema,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -156,11 +173,11 @@ class ScratchDatabase:
         finally:
             conn.close()
 
-    def load_legacy_schema(self) -> None:
-        self.run_script(LEGACY_DDL.read_text())
+    def load_legacy_schema(self, version: str = "pre_stripe") -> None:
+        self.run_script(DDL[version].read_text())
 
-    def load_legacy_rows(self, orders: int, seed: int = 7) -> None:
-        self.run_script(legacy_rows_sql(orders, seed))
+    def load_legacy_rows(self, orders: int, seed: int = 7, version: str = "pre_stripe") -> None:
+        self.run_script(legacy_rows_sql(orders, seed, version))
 
     # ---- manage.py ----
 

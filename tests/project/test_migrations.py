@@ -44,7 +44,7 @@ ROLL_BACK = ("migrate", "orders", "0001_initial")
 def migrate_our_apps(database_url: str, *options: str) -> subprocess.CompletedProcess:
     """``manage.py migrate <app> *options`` for each of our apps, stopping at a failure.
 
-    The documented adoption is ``manage.py migrate --fake-initial``. Here only our apps
+    The documented adoption is a plain ``manage.py migrate``. Here only our apps
     are migrated (they pull auth and contenttypes by dependency): dj-stripe's migrations
     take about a minute on MariaDB and none of ours depend on them.
     """
@@ -189,7 +189,7 @@ def test_legacy_database_is_adopted_rolled_back_and_adopted_again():
         assert len(attempts.rows) > 1000
         assert {row[bid] for row in attempts.rows.values()} == {""}
 
-        check_migrate_our_apps(db.url, "--fake-initial")
+        check_migrate_our_apps(db.url)
         assert our_applied(db) == our_migrations()
         assert_adopted(db, snapshot)
         assert_legacy_system_can_still_insert(db)
@@ -202,7 +202,7 @@ def test_legacy_database_is_adopted_rolled_back_and_adopted_again():
         assert [d for table in LEGACY_TABLES for d in snapshot[table].differences(db)] == []
         assert our_applied(db) == {("orders", "0001_initial"), ("payments", "0001_initial")}
 
-        # Applied again, without --fake-initial: 0001 of both apps stayed recorded.
+        # Applied again: 0001 of both apps stayed recorded.
         check_migrate_our_apps(db.url)
         assert_adopted(db, snapshot)
         assert db.schema(tables) == adopted_schema
@@ -226,7 +226,7 @@ def test_duplicate_legacy_values_stop_the_migration_with_a_clear_message(table, 
         db.execute(f"UPDATE {table} SET {column} = %s WHERE id = 2", (first,))
         snapshot = db.snapshot()
 
-        result = migrate_our_apps(db.url, "--fake-initial")
+        result = migrate_our_apps(db.url)
 
         assert result.returncode != 0
         assert "LegacyDataConflict" in result.stderr
@@ -243,7 +243,7 @@ def test_duplicate_legacy_values_stop_the_migration_with_a_clear_message(table, 
 
         # Resolving the rows, as the message says, lets the migration through.
         db.execute(f"UPDATE {table} SET {column} = %s WHERE id = 2", (second,))
-        check_migrate_our_apps(db.url, "--fake-initial")
+        check_migrate_our_apps(db.url)
         assert name in db.applied_migrations(app)
 
 

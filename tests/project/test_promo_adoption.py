@@ -29,7 +29,7 @@ from tests.project.legacy_promo_rows import ORDER_COLUMNS, LegacyPromos, legacy_
 
 PROMO_DDL = Path(__file__).with_name("legacy_promo.mysql.sql")
 PROMO_TABLES = ("promo_coupon_usages", "promo_coupons", "promo_promos", "promo_redemptions")
-# The documented adoption is ``manage.py migrate --fake-initial``; as in test_migrations,
+# The documented adoption is a plain ``manage.py migrate``; as in test_migrations,
 # only our apps are migrated (dj-stripe's migrations take a minute and none of ours need
 # them). orders 0015 and 0016 depend on promos, so migrating orders migrates promos too.
 OUR_APPS = ("orders", "payments", "promos")
@@ -40,7 +40,7 @@ NEW_COLUMNS = {
     "promo_coupon_usages": ["discount_amount", "currency"],
     "promo_promos": ["currency", "stackable"],
     "promo_redemptions": ["currency"],
-    "order_orders": ["discount_price"],
+    "order_orders": ["discount_price", "creator_bid", "payment_integration_bid"],
 }
 
 
@@ -60,7 +60,7 @@ class Adopted:
 
 @pytest.fixture(scope="module")
 def adopted_promos():
-    """A legacy database (orders and promos) adopted with ``migrate --fake-initial``."""
+    """A legacy database (orders and promos) adopted with a plain ``migrate``."""
     with (
         scratch_database("legacy_promo") as db,
         scratch_database("legacy_promo_ddl") as pristine,
@@ -77,7 +77,7 @@ def adopted_promos():
         assert {t: len(snapshot[t].rows) for t in PROMO_TABLES} == promos.counts
 
         for app in OUR_APPS:
-            db.manage_ok("migrate", app, "--fake-initial")
+            db.manage_ok("migrate", app)
         yield Adopted(db=db, pristine=pristine, promos=promos, snapshot=snapshot)
 
 
@@ -260,7 +260,7 @@ def test_legacy_promo_tables_are_adopted_rolled_back_and_adopted_again(request):
     assert db.applied_migrations("promos") == {"0001_initial"}
     assert not {"0015_discounts", "0016_legacy_discounts"} & db.applied_migrations("orders")
 
-    # Applied again, without --fake-initial (promos 0001 stayed recorded): migrating
+    # Applied again (promos 0001 stayed recorded): migrating
     # orders brings promos along as far as orders needs it.
     db.manage_ok("migrate", "orders")
     db.manage_ok("migrate", "promos")

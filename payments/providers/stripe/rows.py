@@ -17,8 +17,8 @@ from payments.providers.stripe.api import plain
 from payments.providers.stripe.params import request_metadata
 from payments.providers.stripe.payloads import expanded, id_of
 
-# Width of the failure code column.
-FAILURE_MAX = 255
+# Width of the receipt URL and failure columns (the platform's VARCHAR(255)).
+TEXT_MAX = 255
 
 
 class StripeRows:
@@ -33,8 +33,8 @@ class StripeRows:
             user_bid=request.user_bid,
             product_bid=request.product_bid,
             order_bid=request.order_bid,
-            payment_intent_id=None,
-            checkout_session_id=None,
+            payment_intent_id="",
+            checkout_session_id="",
             amount=request.amount,
             currency=request.currency.lower(),
             status=AttemptStatus.PENDING,
@@ -91,12 +91,12 @@ class StripeRows:
                 put("latest_charge_id", id_of(charge)[:255])
             receipt_url = text(expanded(charge, "charge") or {}, "receipt_url")
             if receipt_url:
-                put("receipt_url", receipt_url[:500])
+                put("receipt_url", receipt_url[:TEXT_MAX])
             if id_of(intent.get("payment_method")):
                 put("payment_method", id_of(intent.get("payment_method"))[:255])
         if state.failure_code or state.failure_message:
-            put("failure_code", state.failure_code[:FAILURE_MAX])
-            put("failure_message", state.failure_message)
+            put("failure_code", state.failure_code[:TEXT_MAX])
+            put("failure_message", state.failure_message[:TEXT_MAX])
         elif state.state == PAYMENT_SUCCEEDED:
             # Stripe clears the last payment error once a payment goes through.
             put("failure_code", "")

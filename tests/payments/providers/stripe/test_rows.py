@@ -22,7 +22,7 @@ def test_build_attempt(provider):
     )
     assert (attempt.amount, attempt.currency) == (1990, "usd")
     assert attempt.status == AttemptStatus.PENDING
-    assert attempt.payment_intent_id is None and attempt.checkout_session_id is None
+    assert attempt.payment_intent_id == "" and attempt.checkout_session_id == ""
     assert attempt.metadata == {
         "order_bid": request.order_bid,
         "attempt_bid": request.attempt_bid,
@@ -58,7 +58,7 @@ def test_apply_start_and_client_data_of_a_checkout_session(provider, fake):
     attempt.refresh_from_db()
     assert set(fields) == {"checkout_session_id", "checkout_session_object", "updated_at"}
     assert attempt.checkout_session_id == start.provider_payment_id
-    assert attempt.payment_intent_id is None
+    assert attempt.payment_intent_id == ""
     assert attempt.provider_payment_id == start.provider_payment_id
     assert attempt.method_name == "checkout_session"
     assert provider.client_data(attempt) == start.client_data
@@ -92,7 +92,7 @@ def test_apply_payment_state_of_a_paid_payment_intent(provider, fake):
 def test_a_completed_session_reveals_its_payment_intent(provider):
     event = provider.event_from_stripe(payload("checkout.session.completed"))
     attempt = StripeOrderFactory(
-        payment_intent_id=None,
+        payment_intent_id="",
         checkout_session_id=event.payment.provider_payment_id,
         stripe_order_bid=event.payment.attempt_bid,
     )
@@ -124,7 +124,7 @@ def test_apply_payment_state_of_a_decline(provider):
 @pytest.mark.django_db
 def test_apply_payment_state_of_a_start_that_failed(provider):
     """What the services record when creating the payment raised: no id, no object."""
-    attempt = StripeOrderFactory(payment_intent_id=None)
+    attempt = StripeOrderFactory(payment_intent_id="")
     state = PaymentState(
         provider_payment_id="",
         state=PAYMENT_FAILED,
@@ -139,14 +139,14 @@ def test_apply_payment_state_of_a_start_that_failed(provider):
     attempt.refresh_from_db()
     assert attempt.failure_code == "x" * 255
     assert attempt.failure_message == "Stripe could not be reached."
-    assert attempt.payment_intent_id is None and attempt.payment_intent_object is None
+    assert attempt.payment_intent_id == "" and attempt.payment_intent_object == {}
 
 
 @pytest.mark.django_db
 def test_attempts_for(provider):
     intent_attempt = StripeOrderFactory(payment_intent_id="pi_3A")
     session_attempt = StripeOrderFactory(payment_intent_id="pi_3B", checkout_session_id="cs_test_B")
-    waiting = StripeOrderFactory(payment_intent_id=None, checkout_session_id="cs_test_C")
+    waiting = StripeOrderFactory(payment_intent_id="", checkout_session_id="cs_test_C")
     assert list(provider.attempts_for(provider_payment_id="pi_3A")) == [intent_attempt]
     assert list(provider.attempts_for(provider_payment_id="pi_3B")) == [session_attempt]
     assert list(provider.attempts_for(provider_payment_id="cs_test_B")) == [session_attempt]

@@ -1,0 +1,67 @@
+"""The old frontend's payment channel names, as this service's channel and method.
+
+The old request names a provider (``payment_channel``: ``pingxx``, ``stripe``, ``alipay``
+or ``wechatpay``) and a ``channel``: a Ping++ method (``wx_pub_qr``, ``alipay_qr``,
+``wx_pub``, ``wx_wap``), ``stripe`` or ``stripe:<mode>``, or ``<provider>:<method>``.
+This service calls the same things channel (``pingxx``, ``stripe``, ``sandbox``) and
+method; ``payments.registry.resolve`` then checks them as it does for the REST API.
+"""
+
+from __future__ import annotations
+
+from payments.registry import ChannelNotEnabled
+
+# The providers the old system knew; the two native ones are its own Alipay and WeChat
+# Pay integrations, which this service does not run (Alipay and WeChat Pay go through
+# Ping++ here).
+OLD_PROVIDERS = frozenset({"pingxx", "stripe", "alipay", "wechatpay"})
+NATIVE_PROVIDERS = frozenset({"alipay", "wechatpay"})
+
+# Stripe modes as the old system read them; anything else was Checkout, its default.
+STRIPE_MODES = {
+    "checkout": "checkout_session",
+    "checkout_session": "checkout_session",
+    "intent": "payment_intent",
+    "payment_intent": "payment_intent",
+}
+STRIPE_DEFAULT_MODE = "checkout_session"
+
+
+def native_refused(provider: str) -> ChannelNotEnabled:
+    name = {"alipay": "Alipay", "wechatpay": "WeChat Pay"}[provider]
+    return ChannelNotEnabled(
+        f"The platform's own {name} integration ({provider!r}) is not run by this "
+        f"service: pay {name} through the pingxx channel.",
+        channel=provider,
+    )
+
+
+def service_channel(channel: str, payment_channel: str) -> tuple[str | None, str | None]:
+    """(channel, method) for ``payment_start``; None leaves the choice to the service
+    (the order's channel, else the default one, and the channel's default method).
+
+    ``alipay`` and ``wechatpay`` are refused (``payment_channel_not_enabled``).
+    """
+    provider = (payment_channel or "").strip().lower()
+    hint = (channel or "").strip().lower()
+    hinted, colon, method = hint.partition(":")
+    if not colon:
+        hinted, method = (hint, "") if hint in OLD_PROVIDERS else ("", hint)
+    provider = provider or hinted
+    if provider in NATIVE_PROVIDERS:
+        raise native_refused(provider)
+    if provider == "stripe":
+        return "stripe", STRIPE_MODES.get(method, STRIPE_DEFAULT_MODE)
+    if method and not provider:
+        provider = "pingxx"  # a bare method is a Ping++ one, as in the old system
+    return provider or None, method or None
+
+
+def old_channel(channel: str, method: str) -> str:
+    """The ``channel`` the old answer carried: the Ping++ method, ``stripe`` (a
+    PaymentIntent) or ``stripe:checkout_session``; ``<channel>:<method>`` for the others."""
+    if channel == "pingxx":
+        return method
+    if channel == "stripe":
+        return "stripe" if method == "payment_intent" else f"stripe:{method}"
+    return f"{channel}:{method}"

@@ -1,0 +1,119 @@
+"""The platform's rows that are not this service's to run: creator billing's attempts
+(invisible) and the orders of its native Alipay / WeChat Pay (shown, read only)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from orders import selectors
+from orders.models import OrderStatus
+from orders.services import refunds
+from payments.models import AlipayOrder, PingxxOrder, StripeOrder, WechatpayOrder
+from payments.registry import ChannelNotRun
+from tests.factories import OrderFactory, PingxxOrderFactory, StripeOrderFactory, UserFactory
+from tests.orders.test_api import assert_error, client_for, own_order, user_with
+
+pytestmark = pytest.mark.django_db
+
+
+def native_attempt(model, order, *, status=1, domain="order", bid="n1"):
+    now = timezone.now()
+    return model.objects.create(
+        **{model.attempt_bid_field: bid},
+        biz_domain=domain,
+        bill_order_bid="" if domain == "order" else "bill1",
+        creator_bid="",
+        user_bid=order.user_bid if domain == "order" else "",
+        product_bid=order.product_bid if domain == "order" else "",
+        order_bid=order.order_bid if domain == "order" else "",
+        provider_attempt_id=bid,
+        transaction_id="2026120722001" + bid,
+        channel="alipay_qr",
+        amount=1990,
+        currency="CNY",
+        status=status,
+        raw_status="TRADE_SUCCESS",
+        raw_request={"out_trade_no": bid},
+        raw_response={"code": "10000"},
+        raw_notification="{}",
+        metadata={"course_bid": order.product_bid},
+        deleted=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_creator_billing_rows_are_invisible_to_the_service():
+    order = OrderFactory(paid=True)
+    mine = PingxxOrderFactory(order_bid=order.order_bid)
+    PingxxOrderFactory(order_bid="", biz_domain="billing", bill_order_bid="bill1")
+    stripe_bill = StripeOrderFactory(order_bid="", biz_domain="billing", bill_order_bid="b2")
+    native_attempt(AlipayOrder, order, domain="billing", bid="bill-ali")
+
+    assert list(PingxxOrder.objects.all()) == [mine]
+    assert not StripeOrder.objects.filter(pk=stripe_bill.pk).exists()
+    assert not AlipayOrder.objects.exists()
+    # Still there, untouched, for the billing code.
+    assert PingxxOrder._base_manager.count() == 2
+    assert AlipayOrder._base_manager.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "model"), [("alipay", AlipayOrder), ("wechatpay", WechatpayOrder)]
+)
+def test_a_native_order_shows_its_attempts_read_only_and_refuses_a_refund(channel, model):
+    user = UserFactory()
+    order = own_order(user, paid=True, payment_channel=channel, payable_price=Decimal("19.90"))
+    native_attempt(model, order)
+    client = client_for(user)
+
+    body = client.get(f"/api/orders/{order.order_bid}/").json()
+    assert body["payment_channel"] == channel
+    [attempt] = body["attempts"]
+    assert attempt == attempt | {
+        "payment_channel": channel,
+        "attempt_bid": "n1",
+        "amount": "19.90",
+        "currency": "cny",
+        "status": "paid",
+        "status_code": 1,
+        "runs_here": False,
+    }
+    assert_error(
+        client.post(f"/api/orders/{order.order_bid}/sync/"), 409, "payment_channel_not_supported"
+    )
+
+    with pytest.raises(ChannelNotRun):
+        refunds.refund_request(order=order, reason="asked", actor=None, source="test")
+    staff = client_for(user_with("add_refund", "view_order"))
+    assert_error(
+        staff.post("/api/refunds/", {"order": order.order_bid, "reason": "x"}, format="json"),
+        409,
+        "payment_channel_not_supported",
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and order.refunded_price == 0
+
+
+def test_the_admin_shows_a_native_order_with_its_attempts(admin_client):
+    order = OrderFactory(paid=True, payment_channel="alipay")
+    attempt = native_attempt(AlipayOrder, order, bid="ali-attempt-1")
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    assert page.status_code == 200
+    assert b"ali-attempt-1" in page.content
+    listing = admin_client.get("/admin/payments/alipayorder/")
+    assert listing.status_code == 200 and b"ali-attempt-1" in listing.content
+    detail = admin_client.get(f"/admin/payments/alipayorder/{attempt.pk}/change/")
+    assert detail.status_code == 200 and b"TRADE_SUCCESS" in detail.content
+
+
+def test_an_order_of_a_channel_without_provider_syncs_as_it_is():
+    user = UserFactory()
+    order = own_order(user, paid=True, payment_channel="free", paid_price=Decimal("0.00"))
+    response = client_for(user).post(f"/api/orders/{order.order_bid}/sync/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "paid"
+    assert selectors.order_attempts(order) == []
