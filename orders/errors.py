@@ -48,6 +48,22 @@ class OrderNotRefundable(OrderError):
     http_status = 409
 
 
+class RefundCurrencyMismatch(OrderError):
+    """The payment to refund was made in another currency than the order's: the amount
+    would mean other money at the provider, so nothing is sent (recorded on the order)."""
+
+    code = "currency_mismatch"
+    http_status = 409
+
+
+class IntegrationNotRun(OrderError):
+    """An order paid into a creator's own merchant account (``payment_integration_bid``),
+    whose keys this service does not hold: it is refunded and settled where it was paid."""
+
+    code = "payment_integration_not_supported"
+    http_status = 409
+
+
 class RefundExceedsRefundable(OrderError):
     code = "refund_exceeds_refundable"
     http_status = 400

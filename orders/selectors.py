@@ -21,7 +21,6 @@ from orders.models import (
     RefundStatus,
 )
 from payments import registry
-from payments_project.errors import ServiceError
 from payments_project.money import display, to_major
 from promos.selectors import order_discount_lines
 
@@ -39,12 +38,10 @@ def user_bid_for(user: Any) -> str:
 
 def order_latest_attempt(order: Order) -> Any:
     """The order's newest attempt on its channel, or None (none yet, or a channel with no
-    attempts: ``free``, ``grant``). Read only: no provider call."""
-    if not order.payment_channel:
-        return None
-    try:
-        model = registry.get_provider_any(order.payment_channel).attempt_model
-    except ServiceError:
+    attempts: ``free``, ``grant``). Read only: no provider call; the platform's own
+    Alipay / WeChat Pay attempts included."""
+    model = registry.attempt_model(order.payment_channel)
+    if model is None:
         return None
     return model.objects.filter(order_bid=order.order_bid).order_by("-id").first()
 

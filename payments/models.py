@@ -52,6 +52,26 @@ def _domain_indexes(table: str) -> list[models.Index]:
     ]
 
 
+def held_by_another_domain(
+    model: type[models.Model], *, attempt_bid: str = "", payment_id: str = ""
+) -> bool:
+    """Whether a row of another business domain (the platform's creator billing) holds
+    this attempt id or provider payment id: its events are that subsystem's, not lost
+    ones of this service."""
+    if not any(field.name == "biz_domain" for field in model._meta.get_fields()):
+        return False
+    condition = models.Q()
+    if attempt_bid:
+        condition |= models.Q(**{model.attempt_bid_field: attempt_bid})
+    if payment_id:
+        for field in (model.payment_id_field, "checkout_session_id"):
+            if any(f.name == field for f in model._meta.get_fields()):
+                condition |= models.Q(**{field: payment_id})
+    if not condition:
+        return False
+    return model._base_manager.exclude(biz_domain=ORDER_DOMAIN).filter(condition).exists()
+
+
 class OrderDomain(models.Manager):
     """The attempts of learner orders (``biz_domain = 'order'``): the default manager,
     so that the services, the admin and the API see nothing else."""

@@ -39,6 +39,18 @@ class ChannelNotRun(ServiceError):
         self.channel = channel
 
 
+def refuse_if_not_run(channel: str, what: str) -> None:
+    """ChannelNotRun when ``channel`` is the platform's own Alipay / WeChat Pay: its
+    unpaid orders are settled by the platform (this service cannot close their QR codes),
+    so they are neither paid again, cancelled nor timed out here."""
+    if channel in NATIVE_ATTEMPTS:
+        raise ChannelNotRun(
+            f"This order is paid through the platform's own {channel} integration, which "
+            f"this service does not run: it cannot be {what} here.",
+            channel=channel,
+        )
+
+
 def attempt_model(channel: str) -> type | None:
     """The model of ``channel``'s attempts, run here or only shown; None if unknown."""
     if channel in NATIVE_ATTEMPTS:

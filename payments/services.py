@@ -473,7 +473,11 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
         except AttemptNotFound as exc:
             subject = event.payment or event.refund
             row.last_error = f"{exc.code}: {exc.message}"
-            if getattr(subject, "attempt_bid", "") or getattr(subject, "refund_bid", ""):
+            if exc.details.get("another_domain"):
+                # The platform's creator billing's, on the same account or app.
+                row.status = InboxStatus.IGNORED
+                outcome = (200, "not_ours", exc.message)
+            elif getattr(subject, "attempt_bid", "") or getattr(subject, "refund_bid", ""):
                 # Ours (it names an attempt or refund of ours) but not recorded yet: retry.
                 row.status = InboxStatus.FAILED
                 outcome = (503, exc.code, exc.message)

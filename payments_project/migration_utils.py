@@ -120,7 +120,9 @@ class AddCheckConstraint(migrations.AddConstraint):
         model = to_state.apps.get_model(app_label, self.model_name)
         if schema_editor.connection.vendor != "mysql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        for _trigger, sql in self._triggers(model, schema_editor):
+        for trigger, sql in self._triggers(model, schema_editor):
+            # Idempotent: a run stopped after it (MySQL's DDL is not transactional).
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS `{trigger}`", params=None)
             schema_editor.execute(sql, params=None)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
@@ -129,6 +131,18 @@ class AddCheckConstraint(migrations.AddConstraint):
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         for trigger, _sql in self._triggers(model, schema_editor):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS `{trigger}`", params=None)
+        # A database migrated by an earlier version has the CHECK constraint itself.
+        table, name = model._meta.db_table, self.constraint.name
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS WHERE "
+                "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND CONSTRAINT_NAME = %s "
+                "AND CONSTRAINT_TYPE = 'CHECK'",
+                [table, name],
+            )
+            (found,) = cursor.fetchone()
+        if found:
+            schema_editor.execute(f"ALTER TABLE `{table}` DROP CONSTRAINT `{name}`", params=None)
 
     def describe(self):
         return f"{super().describe()} (as triggers on MySQL)"

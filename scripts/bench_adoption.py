@@ -5,9 +5,10 @@ MariaDB database gets the version's DDL and ``make_legacy_rows.py --orders N`` (
 1,000,000), loaded through the ``mysql`` client. Then ``manage.py migrate`` runs for
 this service's apps (orders, payments, promos, bridge; Django's own apps come with
 them) while one thread per legacy table keeps writing single rows, as the old system
-would: each updates one random row's ``updated_at`` and records how long the statement
-took. The reference, measured in the same run just before, is the same writers' longest
-wait over 10 s with nothing else running.
+would: each updates one random row (its ``updated_at`` and ``deleted`` set to what they
+are) and records how long the statement took, and one more inserts new orders naming only
+the old system's columns. The reference, measured in the same run just before, is the
+same writers' longest wait over 10 s with nothing else running.
 
 Printed per version: the load time, each migration's time (Django's own measure), the
 longest writer wait during each, the longest overall against the reference, and the
@@ -33,9 +34,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 LEGACY = BASE_DIR.parent / "shared" / "legacy"
 TARGET_SECONDS = 1.0
 APPS = ("orders", "payments", "promos", "bridge")
+NEW_ORDERS = "order_orders (insert)"
 WRITTEN = {
-    "pre_stripe": ("order_orders", "order_pingxx_orders"),
-    "current": ("order_orders", "order_pingxx_orders", "order_stripe_orders"),
+    "pre_stripe": ("order_orders", NEW_ORDERS, "order_pingxx_orders"),
+    "current": ("order_orders", NEW_ORDERS, "order_pingxx_orders", "order_stripe_orders"),
 }
 APPLYING = re.compile(r"Applying (\w+)\.(\w+)\.\.\.")
 APPLIED = re.compile(r"Applying (\w+)\.(\w+)\.\.\.(?:.*?)OK \(([\d.]+)s\)")
@@ -53,6 +55,8 @@ class Writers:
         self.threads = [threading.Thread(target=self._run, args=(t,)) for t in tables]
 
     def _run(self, table: str) -> None:
+        if table == NEW_ORDERS:
+            return self._insert()
         conn = self.connect()
         with conn.cursor() as cursor:
             cursor.execute(f"SELECT MIN(id), MAX(id) FROM {table}")
@@ -72,6 +76,29 @@ class Writers:
             took = time.monotonic() - started
             with self.lock:
                 self.waits.append((started, took, table))
+            time.sleep(0.005)
+        conn.close()
+
+    def _insert(self) -> None:
+        """New orders, as the old system inserts them: naming only its own columns."""
+        conn = self.connect()
+        number = 0
+        while not self.stop.is_set():
+            number += 1
+            started = time.monotonic()
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO order_orders (order_bid, shifu_bid, user_bid, "
+                        "payable_price, paid_price, status, deleted, created_at, updated_at) "
+                        "VALUES (%s, 's', 'u', 9.90, 0, 501, 0, NOW(), NOW())",
+                        (f"bench-{threading.get_ident()}-{number}",),
+                    )
+            except MySQLdb.OperationalError as exc:
+                print(f"    inserting an order: {exc}", file=sys.stderr)
+            took = time.monotonic() - started
+            with self.lock:
+                self.waits.append((started, took, NEW_ORDERS))
             time.sleep(0.005)
         conn.close()
 
@@ -152,13 +179,16 @@ def migrate(url: str, writers: Writers) -> list[tuple[str, float, float, float]]
             applying = APPLYING.search(line)
             if applying:
                 current, began = f"{applying[1]} {applying[2]}", now
+            # Django prints "Applying x... OK (n s)" as one line, at the end: the
+            # migration ran over the n seconds before it arrived.
             applied = APPLIED.search(line)
-            if applied and current:
-                found.append((current, float(applied[3]), began, now))
+            if applied:
+                seconds = float(applied[3])
+                found.append((f"{applied[1]} {applied[2]}", seconds, now - seconds, now))
                 current = None
             elif line.strip().startswith("OK") and current:
                 seconds = float(re.search(r"([\d.]+)s", line)[1])
-                found.append((current, seconds, began, now))
+                found.append((current, seconds, min(began, now - seconds), now))
                 current = None
             if "Error" in line or "Traceback" in line:
                 print("    " + line.rstrip())
@@ -168,7 +198,7 @@ def migrate(url: str, writers: Writers) -> list[tuple[str, float, float, float]]
 
 
 def run_version(kwargs: dict, base: str, version: str, orders: int) -> bool:
-    name = f"{base}_{version}"
+    name = f"{base}_{version}_{os.getpid()}"  # two runs never share a database
     admin = MySQLdb.connect(**kwargs, autocommit=True)
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")

@@ -17,6 +17,7 @@ from orders.legacy_api.codes import STATUS_DESCRIPTIONS, legacy_status
 from orders.models import Order
 from orders.selectors import order_price_lines
 from orders.services import PaymentStarted
+from payments.models import NATIVE_ATTEMPTS
 from payments_project.db import parse_legacy_object
 from payments_project.money import display
 
@@ -126,6 +127,20 @@ def payment_detail(order: Order, attempt: Any) -> dict[str, Any]:
             "channel": attempt.channel,
             "extra": _mapping(parse_legacy_object(attempt.extra)),
             "charge_object": _mapping(attempt.charge),
+        }
+    if order.payment_channel in NATIVE_ATTEMPTS:
+        return {
+            **common,
+            "provider_attempt_id": attempt.provider_attempt_id,
+            "transaction_id": attempt.transaction_id,
+            "raw_status": attempt.raw_status,
+            "amount": attempt.amount,
+            "currency": attempt.currency,
+            "channel": attempt.channel,
+            "metadata": _mapping(attempt.metadata),
+            "raw_request": _mapping(attempt.raw_request),
+            "raw_response": _mapping(attempt.raw_response),
+            "raw_notification": _mapping(attempt.raw_notification),
         }
     # The sandbox (development only), which order.ts does not know.
     return {

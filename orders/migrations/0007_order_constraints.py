@@ -5,7 +5,9 @@ migration with the ids to look at, before any change. The unique constraint repl
 the plain ix_order_orders_order_bid index (added before the index is dropped, so
 lookups by order_bid stay indexed throughout); both are built in place while the table
 takes writes. The price checks are triggers on MySQL (``AddCheckConstraint``): a CHECK
-constraint there would copy the whole table under a write lock.
+constraint there would copy the whole table under a write lock. They come first: the
+migration is not atomic on MySQL, and a refused trigger (the TRIGGER privilege missing)
+then leaves nothing half done.
 """
 
 from django.db import migrations, models
@@ -33,13 +35,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(check_data, migrations.RunPython.noop, elidable=False),
-        migrations.AddConstraint(
-            model_name="order",
-            constraint=models.UniqueConstraint(
-                fields=("order_bid",), name="uq_order_orders_order_bid"
-            ),
-        ),
-        migrations.RemoveIndex(model_name="order", name="ix_order_orders_order_bid"),
         AddCheckConstraint(
             model_name="order",
             constraint=models.CheckConstraint(
@@ -56,4 +51,11 @@ class Migration(migrations.Migration):
                 name="ck_order_orders_refunded_within_paid",
             ),
         ),
+        migrations.AddConstraint(
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                fields=("order_bid",), name="uq_order_orders_order_bid"
+            ),
+        ),
+        migrations.RemoveIndex(model_name="order", name="ix_order_orders_order_bid"),
     ]

@@ -31,7 +31,7 @@ from orders.services.lifecycle import (
 )
 from orders.services.refunds import _duplicate_payment_refund, _submit_after_commit
 from payments import attempts, registry
-from payments.models import AttemptStatus
+from payments.models import AttemptStatus, held_by_another_domain
 from payments.providers.base import (
     PAYMENT_CLOSED,
     PAYMENT_PENDING,
@@ -106,6 +106,9 @@ def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
         raise AttemptNotFound(
             f"No {provider.channel} attempt {attempt_bid or provider_payment_id!r}.",
             attempt=attempt_bid or provider_payment_id,
+            another_domain=held_by_another_domain(
+                provider.attempt_model, attempt_bid=attempt_bid, payment_id=provider_payment_id
+            ),
         )
     return attempt
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from orders.errors import OrderExpired, OrderNotPayable
+from orders.errors import IntegrationNotRun, OrderExpired, OrderNotPayable
 from orders.models import Order, OrderEventKind, Product, new_bid
 from orders.services.lifecycle import (
     PAYABLE,
@@ -60,6 +60,7 @@ def payment_start(
     actor: Any = None,
 ) -> PaymentStarted:
     """Start paying ``order``: an attempt row first, then the provider, then its answer."""
+    registry.refuse_if_not_run(order.payment_channel, "paid again")
     channel, method = registry.resolve(channel, method, fallback=order.payment_channel)
     provider = registry.get_provider(channel)
     if order.status in PAYABLE and _expired(order):
@@ -200,6 +201,13 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
     if registry.attempt_model(order.payment_channel) is None:
         order.refresh_from_db()
         return order
+    if order.payment_integration_bid:
+        raise IntegrationNotRun(
+            f"Order {order.order_bid} was paid through the creator's own merchant account "
+            f"({order.payment_integration_bid}), whose keys this service does not hold.",
+            order_bid=order.order_bid,
+            integration=order.payment_integration_bid,
+        )
     provider = registry.get_provider_any(order.payment_channel)
     recent = provider.attempt_model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
     attempt = next((a for a in recent if a.provider_payment_id), None)

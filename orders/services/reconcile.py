@@ -49,6 +49,12 @@ RETRY_EVENTS_FOR = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=15)
 
 
+def _in_creator_integrations():
+    """Orders paid into a creator's own merchant account, whose keys this service does
+    not hold (``payment_integration_bid``)."""
+    return Order.objects.exclude(payment_integration_bid="").values("order_bid")
+
+
 @dataclass(frozen=True)
 class Checked:
     """One row a reconciliation or expiry run looked at, and what came of it."""
@@ -154,6 +160,8 @@ def payments_reconcile(
             .exclude(
                 **{f"{provider.attempt_model.attempt_bid_field}__in": _left_to_staff("attempt")}
             )
+            # Paid into a creator's own merchant account: not on this service's keys.
+            .exclude(order_bid__in=_in_creator_integrations())
             .order_by("updated_at", "id")
         )
         for attempt in _claim(pending, stamp="updated_at", **claim):

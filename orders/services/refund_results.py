@@ -27,7 +27,7 @@ from orders.services.lifecycle import (
     order_set_status,
 )
 from payments import attempts, registry
-from payments.models import AttemptStatus
+from payments.models import AttemptStatus, held_by_another_domain
 from payments.providers.base import REFUND_FAILED, REFUND_SUCCEEDED, RefundState
 from payments_project.money import to_major, to_minor
 
@@ -250,6 +250,9 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
             f"No {provider.channel} payment {state.provider_payment_id!r} for refund "
             f"{state.provider_refund_id!r}.",
             attempt=state.provider_payment_id,
+            another_domain=held_by_another_domain(
+                provider.attempt_model, payment_id=state.provider_payment_id
+            ),
         )
     order = _lock(attempt.order_bid)
     if state.state == REFUND_FAILED:

@@ -19,7 +19,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orders.errors import ApprovalAlreadyDecided, OrderNotRefundable, RefundExceedsRefundable
+from orders.errors import (
+    ApprovalAlreadyDecided,
+    IntegrationNotRun,
+    OrderNotRefundable,
+    RefundCurrencyMismatch,
+    RefundExceedsRefundable,
+)
 from orders.models import (
     ApprovalStatus,
     Order,
@@ -94,7 +100,24 @@ def refund_needs_approval(locked: Order, amount: Decimal) -> bool:
     return to_minor(total, locked.currency) > threshold
 
 
-def refund_request(
+def refund_request(*, order: Order, **options: Any) -> Refund | RefundApproval:
+    """Refund part or all of a paid order (``_refund_request``); a refusal for the
+    currency is written in the order's history, outside the refused transaction."""
+    try:
+        return _refund_request(order=order, **options)
+    except RefundCurrencyMismatch as mismatch:
+        order_event_write(
+            order=order,
+            kind=OrderEventKind.REFUND,
+            message=f"refund refused: {mismatch.message}",
+            source=options.get("source", "api"),
+            actor=options.get("actor"),
+            data={"code": mismatch.code, **{k: str(v) for k, v in mismatch.details.items()}},
+        )
+        raise
+
+
+def _refund_request(
     *,
     order: Order,
     amount: Decimal | None = None,
@@ -137,6 +160,14 @@ def refund_request(
                 status=locked.status_name,
             )
         amount = refund_amount_checked(locked, amount)
+        if locked.payment_integration_bid:
+            raise IntegrationNotRun(
+                f"Order {locked.order_bid} was paid into the creator's own merchant "
+                f"account ({locked.payment_integration_bid}), whose keys this service does "
+                "not hold: refund it where it was paid.",
+                order_bid=locked.order_bid,
+                integration=locked.payment_integration_bid,
+            )
         provider = registry.get_provider_any(locked.payment_channel)
         attempt = _paying_attempt(provider, locked)
         if attempt is None:
@@ -145,6 +176,16 @@ def refund_request(
                 "refund (it was paid without a provider).",
                 order_bid=locked.order_bid,
             )
+        if attempt.currency_code != locked.currency.lower():
+            mismatch = RefundCurrencyMismatch(
+                f"Order {locked.order_bid} is in {locked.currency.upper()} but its payment "
+                f"{attempt.attempt_bid} was made in {attempt.currency_code.upper()}: nothing "
+                "was sent. Correct the order's currency before refunding it.",
+                order_bid=locked.order_bid,
+                order_currency=locked.currency,
+                payment_currency=attempt.currency_code,
+            )
+            raise mismatch
         if approval is None and refund_needs_approval(locked, amount):
             return _approval_request(
                 locked, amount=amount, reason=reason, actor=actor, source=source

@@ -25,6 +25,7 @@ from django.db.models.functions import Length
 
 import payments_project.db
 from payments_project.adoption import CURRENT, ExceptOn, OnlyOn, adopted_version
+from payments_project.migration_utils import LegacyDataConflict
 
 NATIVE_DDL = {
     "order_alipay_orders": """CREATE TABLE order_alipay_orders (
@@ -109,16 +110,42 @@ NOT_NULL_NOW = (
 NATIVE_MODELS = {"order_alipay_orders": "AlipayOrder", "order_wechatpay_orders": "WechatpayOrder"}
 
 
-def failure_messages_fit(apps, schema_editor):
+def texts_fit(apps, schema_editor):
+    """Values longer than the platform's VARCHAR(255) (this service allowed a longer
+    failure message and receipt URL): shortened, the message with an ellipsis."""
     StripeOrder = apps.get_model("payments", "StripeOrder")
-    long_ones = (
-        StripeOrder._base_manager.using(schema_editor.connection.alias)
-        .annotate(length=Length("failure_message"))
-        .filter(length__gt=255)
-    )
-    for attempt in long_ones.only("pk", "failure_message"):
-        attempt.failure_message = attempt.failure_message[:254] + "\u2026"
-        attempt.save(update_fields=["failure_message"])
+    attempts = StripeOrder._base_manager.using(schema_editor.connection.alias)
+    for field in ("failure_message", "receipt_url"):
+        long_ones = attempts.annotate(length=Length(field)).filter(length__gt=255)
+        for attempt in long_ones.only("pk", field):
+            value = getattr(attempt, field)
+            setattr(
+                attempt,
+                field,
+                value[:254] + "\u2026" if field == "failure_message" else value[:255],
+            )
+            attempt.save(update_fields=[field])
+
+
+def attempt_ids_unique(apps, schema_editor):
+    """The service finds a Stripe attempt by its business id: among learner orders'
+    rows it must be unique (the platform's index is not). Checked before any change."""
+    connection = schema_editor.connection
+    if adopted_version(connection) != CURRENT:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT stripe_order_bid FROM order_stripe_orders WHERE biz_domain = 'order' "
+            "GROUP BY stripe_order_bid HAVING COUNT(*) > 1 LIMIT 5"
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    if found:
+        raise LegacyDataConflict(
+            "order_stripe_orders.stripe_order_bid must be unique among learner orders' rows "
+            f"(biz_domain = 'order'), but some values are held by several rows (for "
+            f"example {found!r}). Resolve these rows, then run migrate again; nothing was "
+            "changed by this migration."
+        )
 
 
 def ids_back_to_null(apps, schema_editor):
@@ -164,7 +191,7 @@ def native_tables_drop(apps, schema_editor):
 
 
 STRIPE_LAYOUT = [
-    migrations.RunPython(failure_messages_fit, migrations.RunPython.noop, elidable=False),
+    migrations.RunPython(texts_fit, migrations.RunPython.noop, elidable=False),
     migrations.AlterField(
         model_name="stripeorder",
         name="amount",
@@ -761,6 +788,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(attempt_ids_unique, migrations.RunPython.noop, elidable=False),
         *(ExceptOn(operation) for operation in STRIPE_LAYOUT),
         OnlyOn(
             migrations.AddIndex(

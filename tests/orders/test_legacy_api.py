@@ -24,10 +24,11 @@ from orders import selectors, services
 from orders.legacy_api import codes
 from orders.legacy_api.channels import old_channel, service_channel
 from orders.models import Order, OrderStatus
-from payments.models import PingxxOrder, StripeOrder
+from payments.models import AlipayOrder, PingxxOrder, StripeOrder, WechatpayOrder
 from payments.registry import ChannelNotEnabled
 from tests.bridge.conftest import platform, platform_token  # noqa: F401  (fixture)
 from tests.factories import OrderFactory, ProductFactory, UserFactory
+from tests.orders.test_platform_rows import native_attempt
 from tests.payments.conftest import (  # noqa: F401  (fixtures)
     pingxx_double,
     pingxx_keys,
@@ -158,6 +159,12 @@ STRIPE_DETAIL = {"payment_channel": str, "order_bid": str, "course_id": str,
 PINGXX_DETAIL = {"payment_channel": str, "order_bid": str, "course_id": str, "charge_id": str,
                  "transaction_no": str, "status": int, "amount": int, "currency": str,
                  "channel": str, "extra": dict, "charge_object": dict}  # fmt: skip
+# NativePaymentDetail: the platform's own Alipay / WeChat Pay attempts, read only here.
+NATIVE_DETAIL = {"payment_channel": str, "order_bid": str, "course_id": str,
+                 "provider_attempt_id": str, "transaction_id": str, "status": int,
+                 "raw_status": str, "amount": int, "currency": str, "channel": str,
+                 "metadata": dict, "raw_request": dict, "raw_response": dict,
+                 "raw_notification": dict}  # fmt: skip
 
 
 def assert_snapshot(data: dict) -> None:
@@ -514,6 +521,26 @@ def test_payment_detail_and_payment_sync_of_a_pingxx_order(with_pingxx, pingxx_d
     assert ok(client, "query-order", {"order_id": order_id})["status"] == 502
 
 
+@pytest.mark.parametrize(
+    ("channel", "model"), [("alipay", AlipayOrder), ("wechatpay", WechatpayOrder)]
+)
+def test_payment_detail_of_a_native_order_and_its_sync_refused(channel, model):
+    user = UserFactory()
+    order = OrderFactory(user_bid=selectors.user_bid_for(user), paid=True, payment_channel=channel)
+    native_attempt(model, order, bid="native-1")
+    client = client_for(user)
+    detail = ok(client, "payment-detail", {"order_id": order.order_bid})
+    assert_shape(detail, NATIVE_DETAIL)
+    assert (detail["payment_channel"], detail["status"], detail["transaction_id"]) == (
+        channel,
+        1,
+        "2026120722001native-1",
+    )
+    assert detail["raw_request"] == {"out_trade_no": "native-1"}
+    failed(client, "payment/sync", {"order_id": order.order_bid}, 5001,
+           "payment_channel_not_supported")  # fmt: skip
+
+
 def test_the_stripe_result_page_syncs_a_checkout_session(with_stripe, fake_stripe):
     user = UserFactory()
     client = client_for(user)
@@ -537,11 +564,11 @@ def test_the_stripe_result_page_syncs_a_checkout_session(with_stripe, fake_strip
     assert ok(client, "query-order", {"order_id": order_id})["status"] == 502
 
 
-def test_sync_of_an_order_paid_through_a_channel_with_no_provider_is_refused():
+def test_sync_of_an_order_paid_through_a_channel_with_no_provider_has_no_payment_to_show():
     user = UserFactory()
     order = OrderFactory(user_bid=selectors.user_bid_for(user), paid=True, payment_channel="free")
-    failed(client_for(user), "stripe/sync", {"order_id": order.order_bid}, 5001,
-           "payment_channel_not_enabled")  # fmt: skip
+    failed(client_for(user), "stripe/sync", {"order_id": order.order_bid}, 3001,
+           "attempt_not_found")  # fmt: skip
     failed(client_for(user), "payment-detail", {"order_id": order.order_bid}, 3001,
            "attempt_not_found")  # fmt: skip
 
@@ -552,7 +579,7 @@ def test_an_order_paid_through_the_platforms_own_alipay_is_not_synced_here():
                          status=OrderStatus.UNPAID)  # fmt: skip
     answer = call(client_for(user), "payment/sync", {"order_id": order.order_bid})
     assert answer["code"] == 5001, answer
-    assert answer["error"] in ("payment_channel_not_enabled", "payment_channel_not_supported")
+    assert answer["error"] == "payment_channel_not_supported"
     assert ok(client_for(user), "query-order", {"order_id": order.order_bid})["status"] == 504
 
 

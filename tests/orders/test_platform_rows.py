@@ -3,17 +3,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from orders import selectors
-from orders.models import OrderStatus
+from orders import selectors, services
+from orders.errors import IntegrationNotRun, RefundCurrencyMismatch
+from orders.models import Order, OrderStatus, Refund
 from orders.services import refunds
 from payments.models import AlipayOrder, PingxxOrder, StripeOrder, WechatpayOrder
 from payments.registry import ChannelNotRun
-from tests.factories import OrderFactory, PingxxOrderFactory, StripeOrderFactory, UserFactory
+from tests.factories import (
+    OrderFactory,
+    PingxxOrderFactory,
+    ProductFactory,
+    StripeOrderFactory,
+    UserFactory,
+)
 from tests.orders.test_api import assert_error, client_for, own_order, user_with
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +125,52 @@ def test_an_order_of_a_channel_without_provider_syncs_as_it_is():
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "paid"
     assert selectors.order_attempts(order) == []
+
+
+def test_an_unpaid_native_order_is_left_to_the_platform(settings):
+    """Its QR code can still be paid at the platform: this service neither times it out,
+    cancels it nor pays it again; a new purchase of the product makes a new order."""
+    settings.DEBUG = True
+    settings.PAYMENT_CHANNELS_ENABLED = ["sandbox"]
+    settings.DEFAULT_PAYMENT_CHANNEL = "sandbox"
+    product = ProductFactory(price=Decimal("19.90"))
+    order = OrderFactory(
+        product_bid=product.product_bid,
+        user_bid="buyer",
+        status=OrderStatus.UNPAID,
+        payment_channel="alipay",
+    )
+    native_attempt(AlipayOrder, order, status=0)
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(days=2))
+
+    assert services.orders_expire() == 0
+    with pytest.raises(ChannelNotRun):
+        services.order_cancel(order=order)
+    with pytest.raises(ChannelNotRun):
+        services.payment_start(order=order)
+    new, created = services.order_create(user_bid="buyer", product_bid=product.product_bid)
+    assert created and new.pk != order.pk
+    order.refresh_from_db()
+    assert order.status == OrderStatus.UNPAID
+
+
+def test_a_refund_in_another_currency_than_the_payment_is_refused_and_recorded(settings):
+    """An order whose currency is not its payment's (a platform Stripe order written
+    after adoption keeps cny): nothing is sent, the refusal is in its history."""
+    order = OrderFactory(paid=True, payment_channel="stripe", currency="cny")
+    StripeOrderFactory(order_bid=order.order_bid, status=1, currency="usd", amount=1990)
+    with pytest.raises(RefundCurrencyMismatch):
+        refunds.refund_request(order=order, reason="asked", source="test")
+    assert not Refund.objects.filter(order=order).exists()
+    event = order.events.latest("id")
+    assert "refund refused" in event.message and event.data["code"] == "currency_mismatch"
+
+
+def test_an_order_paid_into_a_creators_own_account_is_not_refunded_here():
+    order = OrderFactory(paid=True, payment_channel="stripe", payment_integration_bid="int-1")
+    StripeOrderFactory(order_bid=order.order_bid, status=1, currency="cny", amount=1990)
+    with pytest.raises(IntegrationNotRun):
+        refunds.refund_request(order=order, reason="asked", source="test")
+    with pytest.raises(IntegrationNotRun):
+        services.payment_sync(order=order)
+    assert not Refund.objects.filter(order=order).exists()

@@ -202,3 +202,24 @@ def test_a_stored_signed_channel_event_without_its_signature_is_never_trusted(se
     )
     with pytest.raises(WebhookSignatureInvalid):
         stored_event(row)
+
+
+def test_an_event_of_the_platforms_billing_on_the_same_app_is_acknowledged_not_retried(
+    client, pingxx_channel, pingxx_double
+):
+    """Creator billing shares the Ping++ app: an event about one of its charges names a
+    row of another business domain. It is acknowledged and ignored, the row untouched."""
+    _order, attempt = paid_order(pingxx_double)
+    PingxxOrder._base_manager.filter(pk=attempt.pk).update(
+        biz_domain="billing", bill_order_bid="bill-1", order_bid="", status=AttemptStatus.PENDING
+    )
+    before = PingxxOrder._base_manager.values().get(pk=attempt.pk)
+
+    response = deliver(
+        client, pingxx_double, pingxx_double.charge_succeeded_event(attempt.charge_id)
+    )
+
+    assert response.status_code == 200, response.content
+    row = WebhookEvent.objects.latest("id")
+    assert row.status == InboxStatus.IGNORED and "attempt_not_found" in row.last_error
+    assert PingxxOrder._base_manager.values().get(pk=attempt.pk) == before

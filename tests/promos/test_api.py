@@ -215,7 +215,7 @@ def test_a_code_that_leaves_something_to_pay_is_no_activation_code(course):
     for code in ("HALF", "ANY100"):
         body = assert_error(
             client.post("/api/coupons/redeem/", {"code": code}, format="json"),
-            400,
+            409,
             "coupon_not_applicable",
         )
         assert body["details"]["reason"] == "not_activation"
