@@ -14,7 +14,6 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-import stripe
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,13 +27,13 @@ from payments.models import AlipayOrder, PingxxOrder, StripeOrder, WechatpayOrde
 from payments.registry import ChannelNotEnabled
 from tests.bridge.conftest import platform, platform_token  # noqa: F401  (fixture)
 from tests.factories import OrderFactory, ProductFactory, UserFactory
+from tests.orders.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY
 from tests.orders.test_platform_rows import native_attempt
 from tests.payments.conftest import (  # noqa: F401  (fixtures)
     pingxx_double,
     pingxx_keys,
     pingxx_settings,
 )
-from tests.payments.stripe_fakes import FakeStripe
 from tests.promos.helpers import shared, single, spec
 from tests.sandbox import sandbox_confirm
 
@@ -56,8 +55,6 @@ OLD_ERROR_TABLE = {1001, 1004, 1005, 401, 2001, 3001, 3003, 3004, 3006, 3008, 31
                    3104, 3107, 3108, 4001, 5001, 5002, 9999}  # fmt: skip
 OLD_HTTP_CODES = {405, 429}
 
-STRIPE_SECRET_KEY = "sk_test_" + "FakeStripeSecretKey0000000000"
-STRIPE_PUBLISHABLE_KEY = "pk_test_" + "FakeStripePublishableKey0000"
 RESULT_PAGE = "https://learn.example.com/payment/stripe/result?session_id={CHECKOUT_SESSION_ID}"
 
 
@@ -81,14 +78,6 @@ def legacy(settings):
 def with_pingxx(legacy, pingxx_settings):  # noqa: F811
     pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["sandbox", "pingxx"]
     return pingxx_settings
-
-
-@pytest.fixture
-def fake_stripe(monkeypatch):
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0)
-    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0)
-    with FakeStripe(secret_key=STRIPE_SECRET_KEY) as fake:
-        yield fake
 
 
 @pytest.fixture

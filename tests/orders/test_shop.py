@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 import segno
-import stripe
 from django.test import Client
 
 from orders import views
@@ -15,7 +14,7 @@ from payments.models import InboxStatus, PingxxOrder, SandboxAttempt, WebhookEve
 from payments.providers.pingxx import PingxxProvider
 from payments.providers.sandbox import SandboxProvider
 from tests.factories import ProductFactory, UserFactory
-from tests.payments.stripe_fakes import FakeStripe
+from tests.orders.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY
 
 
 @pytest.fixture
@@ -67,8 +66,6 @@ def test_sandbox_pages_are_gone_without_the_sandbox(client, settings):
 
 # ---- every channel through the page ----
 
-STRIPE_SECRET_KEY = "sk_test_" + "FakeStripeSecretKey0000000000"
-STRIPE_PUBLISHABLE_KEY = "pk_test_" + "FakeStripePublishableKey0000"
 STRIPE_JS_URL = "http://127.0.0.1:9/stripe-double/v3/"
 
 
@@ -77,14 +74,6 @@ def pingxx_channel(pingxx_settings):
     pingxx_settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
     pingxx_settings.DEFAULT_PAYMENT_CHANNEL = "pingxx"
     return pingxx_settings
-
-
-@pytest.fixture
-def fake_stripe(monkeypatch):
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0)
-    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0)
-    with FakeStripe(secret_key=STRIPE_SECRET_KEY) as fake:
-        yield fake
 
 
 @pytest.fixture
