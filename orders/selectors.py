@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from bridge import identity
@@ -21,6 +21,7 @@ from orders.models import (
     RefundStatus,
 )
 from payments import registry
+from payments.models import AttemptStatus
 from payments_project.money import display, to_major
 from promos.selectors import order_discount_lines
 
@@ -199,29 +200,48 @@ def order_price_lines(order: Order, discount_lines: list[dict] | None = None) ->
     return lines
 
 
+ATTEMPTS_LISTED = 50
+
+
 def order_attempts(order: Order) -> list[dict[str, Any]]:
-    """The order's payment attempts on every channel it tried, newest first: one query
-    per channel this service runs, one more for an order of the platform's own Alipay
-    or WeChat Pay (shown read only)."""
+    """The order's payment attempts on every channel it tried, newest first (the latest
+    ``ATTEMPTS_LISTED``): one UNION ALL query over the channels this service runs, and
+    the platform's own Alipay or WeChat Pay for an order of theirs (shown read only)."""
     channels = [*settings.PAYMENT_PROVIDERS]
     if order.payment_channel not in channels and registry.attempt_model(order.payment_channel):
         channels.append(order.payment_channel)
-    found = []
+    parts = []
     for channel in channels:
         model = registry.attempt_model(channel)
-        for attempt in model.objects.filter(order_bid=order.order_bid).order_by("-id")[:20]:
-            found.append(
-                {
-                    "payment_channel": channel,
-                    "attempt_bid": attempt.attempt_bid,
-                    "method": attempt.method_name,
-                    "provider_payment_id": attempt.provider_payment_id or "",
-                    "amount": display(to_major(attempt.amount, attempt.currency_code)),
-                    "currency": attempt.currency_code,
-                    "status": attempt.get_status_display(),
-                    "status_code": attempt.status,
-                    "created_at": attempt.created_at,
-                    "runs_here": channel in settings.PAYMENT_PROVIDERS,
-                }
+        # Only annotations, in one order, so that every part has the same columns.
+        parts.append(
+            model.objects.filter(order_bid=order.order_bid)
+            .annotate(
+                ch=Value(channel),
+                **model.listing(),
+                minor=F("amount"),
+                cur=F("currency"),
+                code=F("status"),
+                at=F("created_at"),
             )
-    return sorted(found, key=lambda item: item["created_at"], reverse=True)
+            .values("ch", "bid", "how", "pid", "minor", "cur", "code", "at")
+            .order_by()
+        )
+    every = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    rows = every.order_by("-at")[:ATTEMPTS_LISTED]
+    found = [
+        {
+            "payment_channel": row["ch"],
+            "attempt_bid": row["bid"],
+            "method": row["how"],
+            "provider_payment_id": row["pid"] or "",
+            "amount": display(to_major(row["minor"], row["cur"].lower())),
+            "currency": row["cur"].lower(),
+            "status": AttemptStatus(row["code"]).label,
+            "status_code": row["code"],
+            "created_at": row["at"],
+            "runs_here": row["ch"] in settings.PAYMENT_PROVIDERS,
+        }
+        for row in rows
+    ]
+    return found

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments_project.db import (
@@ -200,6 +202,12 @@ class PingxxOrder(models.Model):
     def failure_text(self) -> str:
         return self.failure_msg or self.failure_code
 
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        """Expressions for an attempt's row in a list across channels (see
+        ``attempt_listing``): its business id, method and provider payment id."""
+        return {"bid": F("transaction_no"), "how": F("channel"), "pid": F("charge_id")}
+
     @property
     def charge(self) -> Any:
         """The stored charge object, parsed (JSON or the legacy Python repr)."""
@@ -322,6 +330,20 @@ class StripeOrder(models.Model):
     def method_name(self) -> str:
         return "checkout_session" if self.checkout_session_id else "payment_intent"
 
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        return {
+            "bid": F("stripe_order_bid"),
+            "how": Case(
+                When(checkout_session_id="", then=Value("payment_intent")),
+                default=Value("checkout_session"),
+            ),
+            "pid": Case(
+                When(payment_intent_id="", then=F("checkout_session_id")),
+                default=F("payment_intent_id"),
+            ),
+        }
+
     @property
     def failure_text(self) -> str:
         return self.failure_message or self.failure_code
@@ -375,6 +397,17 @@ class NativeAttempt(models.Model):
     @property
     def provider_payment_id(self) -> str:
         return self.transaction_id or self.provider_attempt_id
+
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        return {
+            "bid": F(cls.attempt_bid_field),
+            "how": F("channel"),
+            "pid": Case(
+                When(transaction_id="", then=F("provider_attempt_id")),
+                default=F("transaction_id"),
+            ),
+        }
 
     @property
     def currency_code(self) -> str:
@@ -520,6 +553,14 @@ class SandboxAttempt(models.Model):
     @property
     def method_name(self) -> str:
         return self.method
+
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        return {
+            "bid": F("attempt_bid"),
+            "how": F("method"),
+            "pid": Coalesce("payment_id", Value("")),
+        }
 
     @property
     def failure_text(self) -> str:

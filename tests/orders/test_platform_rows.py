@@ -174,3 +174,32 @@ def test_an_order_paid_into_a_creators_own_account_is_not_refunded_here():
     with pytest.raises(IntegrationNotRun):
         services.payment_sync(order=order)
     assert not Refund.objects.filter(order=order).exists()
+
+
+def test_an_orders_attempts_on_every_channel_come_in_one_query(django_assert_num_queries):
+    order = OrderFactory(paid=True, payment_channel="stripe")
+    old = timezone.now() - timedelta(hours=2)
+    PingxxOrderFactory(
+        order_bid=order.order_bid, transaction_no="t-1", charge_id="ch_1", channel="wx_pub_qr"
+    )
+    PingxxOrder.objects.filter(transaction_no="t-1").update(created_at=old)
+    StripeOrderFactory(
+        order_bid=order.order_bid,
+        stripe_order_bid="s-1",
+        payment_intent_id="",
+        checkout_session_id="cs_1",
+        currency="usd",
+        amount=699,
+        status=1,
+    )
+    with django_assert_num_queries(1):
+        attempts = selectors.order_attempts(order)
+    assert [
+        (a["payment_channel"], a["attempt_bid"], a["method"], a["provider_payment_id"])
+        for a in attempts
+    ] == [("stripe", "s-1", "checkout_session", "cs_1"), ("pingxx", "t-1", "wx_pub_qr", "ch_1")]
+    assert (attempts[0]["amount"], attempts[0]["currency"], attempts[0]["status"]) == (
+        "6.99",
+        "usd",
+        "paid",
+    )
