@@ -1,0 +1,163 @@
+"""The attempts of the platform's own Alipay and WeChat Pay integrations, which this
+service shows with their orders but does not run (``order_alipay_orders``,
+``order_wechatpay_orders``, adopted or created by payments 0008 in the platform's
+layout). Imported into ``payments.models``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Case, F, When
+
+from payments.models import (
+    PLATFORM_STATUS_COMMENT,
+    AttemptStatus,
+    OrderDomain,
+    _domain_fields,
+    _domain_indexes,
+)
+from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, LegacyJSONField
+
+
+class NativeAttempt(models.Model):
+    """An attempt of the platform's own Alipay or WeChat Pay integration.
+
+    This service does not run those channels: their rows are shown with their orders,
+    read only, and such an order cannot be refunded here.
+    """
+
+    id = models.BigAutoField(primary_key=True, db_comment="Primary key")
+    biz_domain, bill_order_bid, creator_bid = _domain_fields(db_default=False).values()
+    user_bid = models.CharField(max_length=36, db_comment="User business identifier")
+    product_bid = models.CharField(
+        max_length=36, db_column="shifu_bid", db_comment="Shifu business identifier"
+    )
+    order_bid = models.CharField(max_length=36, db_comment="Order business identifier")
+    provider_attempt_id = models.CharField(
+        max_length=64, db_comment="Provider-side merchant order identifier"
+    )
+    transaction_id = models.CharField(max_length=128, db_comment="Provider transaction identifier")
+    channel = models.CharField(max_length=36, db_comment="Payment channel")
+    amount = models.BigIntegerField(db_comment="Payment amount")
+    currency = models.CharField(max_length=36, db_comment="Currency")
+    status = models.SmallIntegerField(
+        choices=AttemptStatus.choices, db_comment=PLATFORM_STATUS_COMMENT
+    )
+    raw_status = models.CharField(max_length=64, db_comment="Provider raw status or event type")
+    raw_request = LegacyJSONField(db_comment="Raw provider request payload")
+    raw_response = LegacyJSONField(db_comment="Raw provider response payload")
+    raw_notification = LegacyJSONField(db_comment="Raw provider notification payload")
+    metadata = LegacyJSONField(
+        db_column="metadata_json", db_comment="Provider metadata JSON string"
+    )
+    deleted = models.SmallIntegerField(
+        choices=Deleted.choices, db_comment="Deletion flag: 0=active, 1=deleted"
+    )
+    created_at = LegacyDateTimeField(db_comment="Creation time")
+    updated_at = LegacyDateTimeField(db_comment="Update time")
+
+    objects = OrderDomain()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.attempt_bid
+
+    @property
+    def provider_payment_id(self) -> str:
+        return self.transaction_id or self.provider_attempt_id
+
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        return {
+            "bid": F(cls.attempt_bid_field),
+            "how": F("channel"),
+            "pid": Case(
+                When(transaction_id="", then=F("provider_attempt_id")),
+                default=F("transaction_id"),
+            ),
+        }
+
+    @property
+    def currency_code(self) -> str:
+        return self.currency.lower()
+
+    @property
+    def method_name(self) -> str:
+        return self.channel
+
+    @property
+    def failure_text(self) -> str:
+        return ""
+
+
+def _native_indexes(table: str, bid_column: str) -> list[models.Index]:
+    return [
+        *_domain_indexes(table)[:3],
+        LegacyIndex(fields=["user_bid"], name=f"ix_{table}_user_bid"),
+        LegacyIndex(fields=["product_bid"], name=f"ix_{table}_shifu_bid"),
+        LegacyIndex(fields=["order_bid"], name=f"ix_{table}_order_bid"),
+        LegacyIndex(fields=["provider_attempt_id"], name=f"ix_{table}_provider_attempt_id"),
+        LegacyIndex(fields=["transaction_id"], name=f"ix_{table}_transaction_id"),
+        *_domain_indexes(table)[3:],
+    ]
+
+
+class AlipayOrder(NativeAttempt):
+    """An attempt of the platform's native Alipay channel (read only here)."""
+
+    attempt_bid_field = "alipay_order_bid"
+    payment_id_field = "transaction_id"
+
+    alipay_order_bid = models.CharField(
+        max_length=36, db_comment="Provider payment snapshot business identifier"
+    )
+
+    class Meta:
+        db_table = "order_alipay_orders"
+        db_table_comment = "Order Alipay payment provider snapshots"
+        indexes = _native_indexes("order_alipay_orders", "alipay_order_bid")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alipay_order_bid"], name="ix_order_alipay_orders_alipay_order_bid"
+            )
+        ]
+
+    @property
+    def attempt_bid(self) -> str:
+        return self.alipay_order_bid
+
+
+class WechatpayOrder(NativeAttempt):
+    """An attempt of the platform's native WeChat Pay channel (read only here)."""
+
+    attempt_bid_field = "wechatpay_order_bid"
+    payment_id_field = "transaction_id"
+
+    wechatpay_order_bid = models.CharField(
+        max_length=36, db_comment="Provider payment snapshot business identifier"
+    )
+
+    class Meta:
+        db_table = "order_wechatpay_orders"
+        db_table_comment = "Order WeChat Pay payment provider snapshots"
+        indexes = _native_indexes("order_wechatpay_orders", "wechatpay_order_bid")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wechatpay_order_bid"], name="ix_order_wechatpay_orders_wechatpay_order_bid"
+            )
+        ]
+
+    @property
+    def attempt_bid(self) -> str:
+        return self.wechatpay_order_bid
+
+
+# The platform's channels this service shows but does not run, by the order's
+# payment_channel: their attempts are read only and their orders cannot be refunded.
+NATIVE_ATTEMPTS: dict[str, type[NativeAttempt]] = {
+    "alipay": AlipayOrder,
+    "wechatpay": WechatpayOrder,
+}
