@@ -229,7 +229,7 @@ def order_attempts(order: Order) -> list[dict[str, Any]]:
         )
     every = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     rows = every.order_by("-at")[:ATTEMPTS_LISTED]
-    found = [
+    return [
         {
             "payment_channel": row["ch"],
             "attempt_bid": row["bid"],
@@ -244,4 +244,3 @@ def order_attempts(order: Order) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
-    return found

@@ -60,15 +60,15 @@ def held_by_another_domain(
     """Whether a row of another business domain (the platform's creator billing) holds
     this attempt id or provider payment id: its events are that subsystem's, not lost
     ones of this service."""
-    if not any(field.name == "biz_domain" for field in model._meta.get_fields()):
+    names = {field.name for field in model._meta.get_fields()}
+    if "biz_domain" not in names:
         return False
     condition = models.Q()
     if attempt_bid:
         condition |= models.Q(**{model.attempt_bid_field: attempt_bid})
     if payment_id:
-        for field in (model.payment_id_field, "checkout_session_id"):
-            if any(f.name == field for f in model._meta.get_fields()):
-                condition |= models.Q(**{field: payment_id})
+        for field in {model.payment_id_field, "checkout_session_id"} & names:
+            condition |= models.Q(**{field: payment_id})
     if not condition:
         return False
     return model._base_manager.exclude(biz_domain=ORDER_DOMAIN).filter(condition).exists()
@@ -204,8 +204,9 @@ class PingxxOrder(models.Model):
 
     @classmethod
     def listing(cls) -> dict[str, Any]:
-        """Expressions for an attempt's row in a list across channels (see
-        ``attempt_listing``): its business id, method and provider payment id."""
+        """Expressions for an attempt's row in the list of an order's attempts across
+        channels (``orders.selectors.order_attempts``): its business id, method and
+        provider payment id."""
         return {"bid": F("transaction_no"), "how": F("channel"), "pid": F("charge_id")}
 
     @property

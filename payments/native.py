@@ -93,15 +93,18 @@ class NativeAttempt(models.Model):
         return ""
 
 
-def _native_indexes(table: str, bid_column: str) -> list[models.Index]:
+def _native_indexes(table: str) -> list[models.Index]:
+    """The platform's indexes of a native attempt table, in its order: the domain
+    columns', then the ids', then the two composite ones."""
+    domain = _domain_indexes(table)
     return [
-        *_domain_indexes(table)[:3],
+        *domain[:3],
         LegacyIndex(fields=["user_bid"], name=f"ix_{table}_user_bid"),
         LegacyIndex(fields=["product_bid"], name=f"ix_{table}_shifu_bid"),
         LegacyIndex(fields=["order_bid"], name=f"ix_{table}_order_bid"),
         LegacyIndex(fields=["provider_attempt_id"], name=f"ix_{table}_provider_attempt_id"),
         LegacyIndex(fields=["transaction_id"], name=f"ix_{table}_transaction_id"),
-        *_domain_indexes(table)[3:],
+        *domain[3:],
     ]
 
 
@@ -118,7 +121,7 @@ class AlipayOrder(NativeAttempt):
     class Meta:
         db_table = "order_alipay_orders"
         db_table_comment = "Order Alipay payment provider snapshots"
-        indexes = _native_indexes("order_alipay_orders", "alipay_order_bid")
+        indexes = _native_indexes("order_alipay_orders")
         constraints = [
             models.UniqueConstraint(
                 fields=["alipay_order_bid"], name="ix_order_alipay_orders_alipay_order_bid"
@@ -143,7 +146,7 @@ class WechatpayOrder(NativeAttempt):
     class Meta:
         db_table = "order_wechatpay_orders"
         db_table_comment = "Order WeChat Pay payment provider snapshots"
-        indexes = _native_indexes("order_wechatpay_orders", "wechatpay_order_bid")
+        indexes = _native_indexes("order_wechatpay_orders")
         constraints = [
             models.UniqueConstraint(
                 fields=["wechatpay_order_bid"], name="ix_order_wechatpay_orders_wechatpay_order_bid"

@@ -46,7 +46,8 @@ def refuse_if_not_run(channel: str, what: str) -> None:
     if channel in NATIVE_ATTEMPTS:
         raise ChannelNotRun(
             f"This order is paid through the platform's own {channel} integration, which "
-            f"this service does not run: it cannot be {what} here.",
+            f"this service does not run: it cannot be {what} here (its orders are read "
+            "only here, refunded and settled where they were paid).",
             channel=channel,
         )
 
@@ -90,13 +91,7 @@ def get_provider(channel: str) -> PaymentProvider:
 
 def get_provider_any(channel: str) -> PaymentProvider:
     """The provider of a known channel, enabled or not: for settling what it already did."""
-    if channel in NATIVE_ATTEMPTS:
-        raise ChannelNotRun(
-            f"Payment channel {channel!r} is the platform's own integration, which this "
-            "service does not run: its orders are read only here and are refunded and "
-            "settled where they were paid.",
-            channel=channel,
-        )
+    refuse_if_not_run(channel, "refunded or settled")
     if channel not in settings.PAYMENT_PROVIDERS:
         raise ChannelNotEnabled(f"Unknown payment channel {channel!r}.", channel=channel)
     return _provider(channel)

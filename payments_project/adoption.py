@@ -27,7 +27,6 @@ from django.utils import timezone
 NEW = "new"
 PRE_STRIPE = "pre_stripe"
 CURRENT = "current"
-VERSIONS = (NEW, PRE_STRIPE, CURRENT)
 
 RECORD_TABLE = "order_schema_adoption"
 

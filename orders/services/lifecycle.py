@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import dashboard, outbound
-from orders.errors import OrderNotFound, TransitionNotAllowed
+from orders.errors import IntegrationNotRun, OrderNotFound, TransitionNotAllowed
 from orders.models import (
     Attention,
     AttentionKind,
@@ -27,6 +27,7 @@ from orders.models import (
     OrderStatus,
     PurchaseLock,
 )
+from payments_project.errors import ServiceError
 from promos import services as promo_services
 
 # The package keeps the one logger name it had as a module.
@@ -155,6 +156,34 @@ def order_set_status(
     if locked is not order:
         order.__dict__.update(locked.__dict__)
     return locked
+
+
+def order_refusal_write(
+    *, order: Order, kind: str, error: ServiceError, source: str, label: str, actor: Any = None
+) -> OrderEvent:
+    """A refused report or request in the order's history, with the error's code and
+    details: written outside the refused transaction, so that the record survives it."""
+    return order_event_write(
+        order=order,
+        kind=kind,
+        message=f"{label}: {error.message}",
+        source=source,
+        actor=actor,
+        data={"code": error.code, **{k: str(v) for k, v in error.details.items()}},
+    )
+
+
+def refuse_if_creator_integration(order: Order, what: str) -> None:
+    """IntegrationNotRun for an order paid into a creator's own merchant account
+    (``payment_integration_bid``), whose keys this service does not hold."""
+    if order.payment_integration_bid:
+        raise IntegrationNotRun(
+            f"Order {order.order_bid} was paid into the creator's own merchant account "
+            f"({order.payment_integration_bid}), whose keys this service does not hold: it "
+            f"cannot be {what} here.",
+            order_bid=order.order_bid,
+            integration=order.payment_integration_bid,
+        )
 
 
 def _discounts_follow(*, order: Order, from_status: int, to: int) -> None:

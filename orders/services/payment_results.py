@@ -27,6 +27,7 @@ from orders.services.lifecycle import (
     _lock,
     _purchase_lock,
     order_event_write,
+    order_refusal_write,
     order_set_status,
 )
 from orders.services.refunds import _duplicate_payment_refund, _submit_after_commit
@@ -86,13 +87,8 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
                 change=change,
             )
             return order
-    # Recorded outside the refused transaction, so the record survives the refusal.
-    order_event_write(
-        order=order,
-        kind=OrderEventKind.PAYMENT,
-        message=f"refused: {mismatch.message}",
-        source=source,
-        data={"code": mismatch.code, **{k: str(v) for k, v in mismatch.details.items()}},
+    order_refusal_write(
+        order=order, kind=OrderEventKind.PAYMENT, error=mismatch, source=source, label="refused"
     )
     raise mismatch
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from orders.errors import IntegrationNotRun, OrderExpired, OrderNotPayable
+from orders.errors import OrderExpired, OrderNotPayable
 from orders.models import Order, OrderEventKind, Product, new_bid
 from orders.services.lifecycle import (
     PAYABLE,
@@ -21,6 +21,7 @@ from orders.services.lifecycle import (
     _lock,
     order_event_write,
     order_set_status,
+    refuse_if_creator_integration,
 )
 from orders.services.orders import order_timeout
 from orders.services.payment_results import _attempt_close, payment_apply
@@ -201,13 +202,7 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
     if registry.attempt_model(order.payment_channel) is None:
         order.refresh_from_db()
         return order
-    if order.payment_integration_bid:
-        raise IntegrationNotRun(
-            f"Order {order.order_bid} was paid through the creator's own merchant account "
-            f"({order.payment_integration_bid}), whose keys this service does not hold.",
-            order_bid=order.order_bid,
-            integration=order.payment_integration_bid,
-        )
+    refuse_if_creator_integration(order, "synced")
     provider = registry.get_provider_any(order.payment_channel)
     recent = provider.attempt_model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
     attempt = next((a for a in recent if a.provider_payment_id), None)

@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from orders.errors import (
     ApprovalAlreadyDecided,
-    IntegrationNotRun,
     OrderNotRefundable,
     RefundCurrencyMismatch,
     RefundExceedsRefundable,
@@ -35,7 +34,13 @@ from orders.models import (
     RefundStatus,
 )
 from orders.selectors import amount_total, order_awaiting_approval, order_refundable_amount
-from orders.services.lifecycle import MONEY_KEPT, _lock, order_event_write
+from orders.services.lifecycle import (
+    MONEY_KEPT,
+    _lock,
+    order_event_write,
+    order_refusal_write,
+    refuse_if_creator_integration,
+)
 from orders.services.refund_results import _paying_attempt, _refund_note, refund_apply
 from payments import registry
 from payments.providers.base import (
@@ -106,13 +111,13 @@ def refund_request(*, order: Order, **options: Any) -> Refund | RefundApproval:
     try:
         return _refund_request(order=order, **options)
     except RefundCurrencyMismatch as mismatch:
-        order_event_write(
+        order_refusal_write(
             order=order,
             kind=OrderEventKind.REFUND,
-            message=f"refund refused: {mismatch.message}",
+            error=mismatch,
             source=options.get("source", "api"),
+            label="refund refused",
             actor=options.get("actor"),
-            data={"code": mismatch.code, **{k: str(v) for k, v in mismatch.details.items()}},
         )
         raise
 
@@ -160,14 +165,7 @@ def _refund_request(
                 status=locked.status_name,
             )
         amount = refund_amount_checked(locked, amount)
-        if locked.payment_integration_bid:
-            raise IntegrationNotRun(
-                f"Order {locked.order_bid} was paid into the creator's own merchant "
-                f"account ({locked.payment_integration_bid}), whose keys this service does "
-                "not hold: refund it where it was paid.",
-                order_bid=locked.order_bid,
-                integration=locked.payment_integration_bid,
-            )
+        refuse_if_creator_integration(locked, "refunded")
         provider = registry.get_provider_any(locked.payment_channel)
         attempt = _paying_attempt(provider, locked)
         if attempt is None:
@@ -177,7 +175,7 @@ def _refund_request(
                 order_bid=locked.order_bid,
             )
         if attempt.currency_code != locked.currency.lower():
-            mismatch = RefundCurrencyMismatch(
+            raise RefundCurrencyMismatch(
                 f"Order {locked.order_bid} is in {locked.currency.upper()} but its payment "
                 f"{attempt.attempt_bid} was made in {attempt.currency_code.upper()}: nothing "
                 "was sent. Correct the order's currency before refunding it.",
@@ -185,7 +183,6 @@ def _refund_request(
                 order_currency=locked.currency,
                 payment_currency=attempt.currency_code,
             )
-            raise mismatch
         if approval is None and refund_needs_approval(locked, amount):
             return _approval_request(
                 locked, amount=amount, reason=reason, actor=actor, source=source
