@@ -17,7 +17,7 @@ from orders.errors import PriceDoesNotFitCurrency
 from orders.models import PRICE_DECIMAL_PLACES, Order, OrderStatus, Product, Refund, RefundApproval
 from orders.selectors import order_attempts, order_price_lines, order_refundable_amount
 from payments import registry
-from payments_project.money import CURRENCY_EXPONENTS, display
+from payments_project.money import CURRENCY_EXPONENTS, display, format_money
 from promos.selectors import order_discount_lines
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
@@ -30,6 +30,12 @@ POSITIVE_MONEY_PATTERN = r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]
 
 # Currencies a price can be kept in exactly; the API takes them in either case.
 PRICE_CURRENCIES = sorted(c for c, e in CURRENCY_EXPONENTS.items() if e <= PRICE_DECIMAL_PLACES)
+
+
+DISPLAY_HELP = (
+    "For people: the amount formatted in the request's language (Accept-Language). "
+    "Never parse it; the decimal field beside it is the amount."
+)
 
 
 class MoneyField(serializers.DecimalField):
@@ -47,6 +53,21 @@ class MoneyField(serializers.DecimalField):
 
     def openapi_request_schema(self) -> dict:
         return {"type": "string", "format": "decimal", "pattern": self.pattern}
+
+
+@extend_schema_field(
+    {"type": "string", "readOnly": True, "example": "CN¥299.00", "description": DISPLAY_HELP}
+)
+class MoneyDisplayField(serializers.Field):
+    """An amount as a person reads it (``format_money``), for display only: in the
+    request's language (Accept-Language), with its currency's symbol and decimals."""
+
+    def __init__(self, amount: str, currency: str = "currency", **kwargs) -> None:
+        self.amount, self.currency = amount, currency
+        super().__init__(source="*", read_only=True, help_text=DISPLAY_HELP, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return format_money(getattr(value, self.amount), getattr(value, self.currency))
 
 
 class ChannelField(serializers.CharField):
@@ -143,10 +164,19 @@ class ProductSerializer(JsonTypes, serializers.ModelSerializer):
 
     price = MoneyField()
     currency = CurrencyField(max_length=3, required=False)
+    price_display = MoneyDisplayField("price")
 
     class Meta:
         model = Product
-        fields = ["product_bid", "name", "description", "price", "currency", "active"]
+        fields = [
+            "product_bid",
+            "name",
+            "description",
+            "price",
+            "currency",
+            "price_display",
+            "active",
+        ]
         read_only_fields = ["product_bid"]
         extra_kwargs = {"description": {"required": False}, "active": {"required": False}}
 
@@ -198,6 +228,7 @@ class LineSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["price", "promotion", "coupon"])
     label = serializers.CharField()
     amount = serializers.CharField(help_text="Major units; negative for a discount.")
+    display = serializers.CharField(help_text=DISPLAY_HELP)
 
 
 class OrderListSerializer(serializers.ListSerializer):
@@ -228,6 +259,9 @@ class OrderSerializer(serializers.ModelSerializer):
     refunded_amount = serializers.DecimalField(source="refunded_price", **MONEY)
     refundable_amount = serializers.SerializerMethodField()
     paid_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    payable_display = MoneyDisplayField("due_price")
+    paid_display = MoneyDisplayField("paid_price")
+    refunded_display = MoneyDisplayField("refunded_price")
 
     class Meta:
         model = Order
@@ -246,6 +280,9 @@ class OrderSerializer(serializers.ModelSerializer):
             "paid_amount",
             "refunded_amount",
             "refundable_amount",
+            "payable_display",
+            "paid_display",
+            "refunded_display",
             "created_at",
             "updated_at",
             "paid_at",
@@ -258,7 +295,11 @@ class OrderSerializer(serializers.ModelSerializer):
         found = self.context.get("discount_lines", {}).get(order.order_bid)
         # (A discount of nothing shows as 0.00, not -0.00.)
         return [
-            {**line, "amount": display(line["amount"] or 0)}
+            {
+                **line,
+                "amount": display(line["amount"] or 0),
+                "display": format_money(line["amount"] or 0, order.currency),
+            }
             for line in order_price_lines(order, found)
         ]
 
@@ -353,6 +394,7 @@ class PayResultSerializer(serializers.Serializer):
 class RefundSerializer(serializers.ModelSerializer):
     order = serializers.CharField(source="order.order_bid")
     amount = serializers.DecimalField(**MONEY)
+    amount_display = MoneyDisplayField("amount")
 
     class Meta:
         model = Refund
@@ -361,6 +403,7 @@ class RefundSerializer(serializers.ModelSerializer):
             "order",
             "amount",
             "currency",
+            "amount_display",
             "status",
             "payment_channel",
             "reason",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pprint
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,8 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from payments_project.db import parse_legacy_object
-from payments_project.errors import InvalidInput
-from payments_project.money import to_major
+from payments_project.money import format_minor, format_money
 
 EMPTY = "-"
 
@@ -147,24 +145,10 @@ def link(url: str, text: Any) -> SafeString:
 # ---- Values ----
 
 
-def money(amount: Decimal | None, currency: str) -> str:
-    """A major-unit amount with its currency: ``19.90 CNY``."""
-    if amount is None:
-        return EMPTY
-    return f"{amount} {currency.upper()}"
-
-
-def minor_money(amount: int | None, currency: str) -> str:
-    """A minor-unit amount shown in major units: 1990 CNY as ``19.90 CNY``.
-
-    An amount in a currency the money module does not know is shown as stored.
-    """
-    if amount is None:
-        return EMPTY
-    try:
-        return money(to_major(amount, currency), currency)
-    except InvalidInput:
-        return f"{amount} {currency.upper()} (minor units)"
+# A major-unit amount with its currency as the reader reads it (``CN¥19.90``), and a
+# minor-unit one (a channel record's) shown in major units.
+money = format_money
+minor_money = format_minor
 
 
 def label_with_code(obj: models.Model, field: str = "status") -> str:

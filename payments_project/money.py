@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import format_currency
+from django.conf import settings
+from django.utils import translation
+
 from payments_project.errors import InvalidInput
 
 # ISO 4217 minor-unit exponents of the currencies in circulation (list 1, 2025),
@@ -118,3 +123,49 @@ STORED_PLACES = Decimal("0.01")
 def display(amount: Decimal) -> str:
     """A stored major amount as the API and pages show it: "19.90", never "19.9"."""
     return str(Decimal(amount).quantize(STORED_PLACES))
+
+
+# ---- Money as people read it ----
+
+
+def _locale(language: str | None) -> Locale:
+    """Babel's locale for a Django language code ("zh-hans", "en-us"), or the default."""
+    for code in (language, translation.get_language(), settings.LANGUAGE_CODE, "en"):
+        if code:
+            try:
+                return Locale.parse(translation.to_locale(code))
+            except (UnknownLocaleError, ValueError):
+                continue
+    return Locale.parse("en")
+
+
+def format_money(amount: Decimal | int | None, currency: str, language: str | None = None) -> str:
+    """A major-unit amount the way a reader of ``language`` (by default the active
+    language) reads it, with the currency's symbol, grouping and number of decimals:
+    ``¥4,800`` (JPY), ``$6.99`` (USD), ``¥299.00`` (CNY in Chinese, ``CN¥299.00`` in
+    English). Every page, the admin and the API's display fields show money through it.
+
+    Digits the currency does not have are shown, never rounded away (``¥4,800.5`` JPY
+    tells that a stored value is wrong). A currency without a symbol shows its code
+    (``XYZ12.00``). ``None`` is ``-``.
+    """
+    if amount is None:
+        return "-"
+    code = str(currency or "").upper()
+    try:
+        return format_currency(
+            Decimal(amount), code, locale=_locale(language), decimal_quantization=False
+        )
+    except (ValueError, ArithmeticError):
+        return f"{amount} {code}"
+
+
+def format_minor(amount: int | None, currency: str, language: str | None = None) -> str:
+    """A minor-unit amount (a channel record's) shown in major units: 1990 CNY as
+    ``CN¥19.90``; one the money module cannot convert is shown with its code."""
+    if amount is None:
+        return "-"
+    try:
+        return format_money(to_major(amount, currency), currency, language)
+    except InvalidInput:
+        return f"{amount} {str(currency).upper()}"

@@ -45,6 +45,9 @@ MIDDLEWARE = [
     # Static files (admin, Swagger UI) served by the service itself, with or without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The reader's language (Accept-Language) for pages and money: CN¥ in English, ¥ in
+    # Chinese (payments_project.money.format_money).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -68,6 +71,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ amount|money:currency }} and {{ amount|minor_money:currency }} on every page.
+            "builtins": ["payments_project.templatetags"],
         },
     },
 ]
@@ -115,6 +120,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---- Internationalisation ----
 
 LANGUAGE_CODE = "en-us"
+# The languages a reader may ask for; pages and money follow it (LocaleMiddleware).
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = ENV["TIME_ZONE"]
 USE_I18N = True
 USE_TZ = True

@@ -21,8 +21,11 @@ def test_buy_pay_and_see_the_order(sandbox_channel):
     assert products.status_code == 200
     assert products.json()[0] == {
         "product_bid": product.product_bid, "name": product.name, "description": "",
-        "price": "19.90", "currency": "cny", "active": True,
+        "price": "19.90", "currency": "cny", "price_display": "CN¥19.90", "active": True,
     }  # fmt: skip
+    # The display field follows the reader's language.
+    in_chinese = APIClient().get("/api/products/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert in_chinese.json()[0]["price_display"] == "¥19.90"
 
     created = client.post("/api/orders/", {"product": product.product_bid}, format="json")
     assert created.status_code == 201, created.json()

@@ -34,7 +34,7 @@ def test_buy_with_the_sandbox_and_find_it_in_the_admin(client, admin_client, san
     response = client.post(f"/buy/{product.product_bid}/", {"channel": "sandbox"})
     assert response.status_code == 302 and response["Location"].startswith("/sandbox/pay/")
     confirm_page = client.get(response["Location"])
-    assert b"29900 CNY" in confirm_page.content
+    assert "CN¥299.00".encode() in confirm_page.content
 
     paid = client.post(response["Location"], {"action": "pay"}, follow=True)
     assert b'id="order-status">paid<' in paid.content
@@ -121,7 +121,7 @@ def test_pay_a_pingxx_qr_code_and_check_the_payment(client, buyer, pingxx_channe
         scale=5, title="QR code to pay", svgclass="qr"
     )
     assert views.qr_svg(qr_url) in html and "<svg" in html
-    assert "19.90 CNY" in html and "<img" not in html
+    assert "CN¥19.90" in html and "<img" not in html
     assert 'name="csrfmiddlewaretoken"' in html
 
     order = Order.objects.get()

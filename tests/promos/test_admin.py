@@ -192,7 +192,7 @@ def test_the_list_shows_each_batch_its_discount_and_figures(client, staff, cours
     page = client.get(BATCHES).content.decode()
 
     assert "LIST10" in page and "15 %" in page and "3 single-use codes" in page
-    assert "5.00 CNY" in page and f"Course ({course.product_bid})" in page
+    assert "CN¥5.00" in page and f"Course ({course.product_bid})" in page
     assert "total 10; per user 1" in page
     row = page.split("LIST10")[1].split("</tr>")[0]
     assert '<td class="field-reserved">1</td>' in row
@@ -238,7 +238,7 @@ def test_the_page_of_a_batch_shows_the_orders_that_used_its_codes(client, staff,
 
     by_bid = reverse("admin:orders_order_by_bid", args=[order.order_bid])
     assert f'<a href="{by_bid}">{order.order_bid}</a>' in page
-    assert "reserved (905)" in page and "44.85 CNY" in page and "u9" in page
+    assert "reserved (905)" in page and "CN¥44.85" in page and "u9" in page
     assert f"?coupon_bid__exact={batch.coupon_bid}" in page
     assert reverse("admin:promos_couponbatch_export", args=[batch.pk]) in page
     assert client.get(by_bid).url == reverse("admin:orders_order_change", args=[order.pk])
@@ -463,8 +463,8 @@ def test_the_promotion_list_shows_what_each_took_off(client, staff, course):
     row = page.split("Ten off")[1].split("</tr>")[0]
     assert '<td class="field-applied">2</td>' in row
     assert '<td class="field-voided">1</td>' in row
-    assert "59.80 CNY" in row and "10 %" in row
-    assert "1.00 CNY" in page.split("Idle")[1]
+    assert "CN¥59.80" in row and "10 %" in row
+    assert "CN¥1.00" in page.split("Idle")[1]
     redemptions = client.get(reverse("admin:promos_campaignredemption_changelist"))
     assert redemptions.status_code == 200 and "Ten off" in redemptions.content.decode()
 
@@ -555,10 +555,10 @@ def test_the_order_page_shows_its_price_lines(client, staff, course):
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
 
     lines = page.split("field-price_lines")[1]
-    assert "<td>List price</td><td>299.00 CNY</td>" in lines
-    assert "<td>promotion: Launch</td><td>-29.90 CNY</td>" in lines
-    assert "<td>coupon: Welcome (STACK5)</td><td>-5.00 CNY</td>" in lines
-    assert "<td>Amount due</td><td>264.10 CNY</td>" in lines
+    assert "<td>List price</td><td>CN¥299.00</td>" in lines
+    assert "<td>promotion: Launch</td><td>-CN¥29.90</td>" in lines
+    assert "<td>coupon: Welcome (STACK5)</td><td>-CN¥5.00</td>" in lines
+    assert "<td>Amount due</td><td>CN¥264.10</td>" in lines
 
 
 def test_an_activation_batch_is_listed_for_its_product(client, staff, course):
@@ -600,4 +600,4 @@ def test_the_refund_page_says_what_was_paid_after_discounts(admin_client):
     _, code = shared(code="REFUND15", percent="15")
     order = pay(buy(product, code=code))
     page = admin_client.get(f"/admin/orders/order/{order.pk}/refund/").content.decode()
-    assert "Paid 254.15 CNY after discounts (list price 299.00 CNY, 44.85 CNY off)" in page
+    assert "Paid CN¥254.15 after discounts (list price CN¥299.00, CN¥44.85 off)" in page

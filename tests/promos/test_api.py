@@ -50,10 +50,11 @@ def test_an_order_with_a_code_shows_what_is_paid_the_list_price_and_the_lines(co
         "264.10",
     )
     assert body["lines"] == [
-        {"kind": "price", "label": "List price", "amount": "299.00"},
-        {"kind": "promotion", "label": "Launch", "amount": "-29.90"},
-        {"kind": "coupon", "label": "Welcome (STACK5)", "amount": "-5.00"},
+        {"kind": "price", "label": "List price", "amount": "299.00", "display": "CN¥299.00"},
+        {"kind": "promotion", "label": "Launch", "amount": "-29.90", "display": "-CN¥29.90"},
+        {"kind": "coupon", "label": "Welcome (STACK5)", "amount": "-5.00", "display": "-CN¥5.00"},
     ]
+    assert body["payable_display"] == "CN¥264.10"
     listed = client_for(buyer).get("/api/orders/").json()["results"]
     assert listed[0]["lines"] == body["lines"]
 

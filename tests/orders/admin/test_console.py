@@ -83,10 +83,10 @@ def test_refund_form_defaults_to_all_refundable_and_confirms(client):
     form = client.get(refund_url(order))
     assert form.status_code == 200
     assert form.context["form"].initial["amount"] == Decimal("19.90")
-    assert "19.90 CNY" in form.content.decode()
+    assert "CN¥19.90" in form.content.decode()
     confirm = refund(client, order, "5.00", confirm=False)
     assert confirm.status_code == 200 and confirm.context["confirm"]
-    assert "5.00 CNY" in confirm.content.decode()
+    assert "CN¥5.00" in confirm.content.decode()
     assert not Refund.objects.exists()  # nothing until confirmed
 
 

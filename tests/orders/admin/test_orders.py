@@ -56,8 +56,8 @@ def test_order_list_shows_money_with_currency_and_status_label_with_code(admin_c
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "19.90 CNY" in html
-    assert "5.00 CNY" in html
+    assert "CN¥19.90" in html
+    assert "CN¥5.00" in html
     assert "refunded (503)" in html
 
 
@@ -199,9 +199,9 @@ def test_order_page_shows_refundable_attempts_and_refunds(admin_client):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "14.90 CNY" in html  # refundable: 19.90 paid - 5.00 refunded
+    assert "CN¥14.90" in html  # refundable: 19.90 paid - 5.00 refunded
     assert pingxx.charge_id in html and "paid (1)" in html
-    assert "19.90 CNY" in html
+    assert "CN¥19.90" in html
     assert "pi_on_the_page" in html and change_url(stripe) in html
     assert refund.refund_bid in html
     assert "ch_of_another_order" not in html

@@ -71,7 +71,7 @@ def test_product_list_links_to_its_orders_and_cannot_delete(admin_client):
     )
 
     assert f"?product_bid={product.product_bid}" in listing
-    assert "19.90 CNY" in listing
+    assert "CN¥19.90" in listing
     assert mine.order_bid in orders and other.order_bid not in orders
     assert deleted.status_code == 403
     assert Product.objects.filter(pk=product.pk).exists()

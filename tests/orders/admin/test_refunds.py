@@ -22,7 +22,7 @@ def test_refund_list_links_to_its_order_and_finds_by_order_and_user(admin_client
     by_status = admin_client.get(REFUNDS, {"status__exact": "failed"}).content.decode()
 
     assert change_url(refund.order) in listing
-    assert "5.00 CNY" in listing
+    assert "CN¥5.00" in listing
     for html in (by_order, by_user, by_provider, by_status):
         assert refund.refund_bid in html and other.refund_bid not in html
 
