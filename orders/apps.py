@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.core.management.base import CommandError
 from django.db import connections
-from django.db.models.signals import pre_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 def refuse_unknown_schema(sender, *, using, plan=None, **kwargs) -> None:
@@ -29,3 +29,15 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         pre_migrate.connect(refuse_unknown_schema, sender=self)
+        # The staff groups, once every app's permissions exist (the last app migrated).
+        post_migrate.connect(_ensure_staff_groups, dispatch_uid="orders.staff_groups")
+
+
+def _ensure_staff_groups(sender, *, using, apps=None, **kwargs) -> None:
+    from django.apps import apps as global_apps
+
+    if sender.label != list(global_apps.get_app_configs())[-1].label:
+        return
+    from orders import staff_groups
+
+    staff_groups.ensure()

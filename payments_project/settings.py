@@ -20,7 +20,8 @@ ALLOWED_HOSTS = ENV["ALLOWED_HOSTS"]
 CSRF_TRUSTED_ORIGINS = ENV["CSRF_TRUSTED_ORIGINS"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the support console's site (orders/console_site.py)
+    "orders.console_site.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

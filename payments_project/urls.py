@@ -6,10 +6,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from payments_project import views
 
-admin.site.site_header = "Course payments"
-admin.site.site_title = "Course payments"
-admin.site.index_title = "Orders, payments and refunds"
-
 urlpatterns = [
     path("", include("orders.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -155,8 +155,9 @@ def threshold(settings):
 @pytest.mark.django_db
 def test_large_refund_waits_for_another_staff_member(client, threshold):
     order = paid_through_sandbox(user_bid="u1")
-    asker = agent("asker", "add_refund")
-    approver = agent("approver", "add_refund")
+    asker = agent("asker", "add_refund", "change_refundapproval")
+    approver = agent("approver", "add_refund", "change_refundapproval")
+    agent_only = agent("agent", "add_refund")
     client.force_login(asker)
     provider = type(registry.get_provider("sandbox"))
     with mock.patch.object(provider, "refund") as provider_refund:
@@ -170,6 +171,12 @@ def test_large_refund_waits_for_another_staff_member(client, threshold):
     assert refund(client, order, "5.00").status_code == 200  # form error
 
     # The requester cannot approve their own refund.
+    client.post(APPROVALS, {"action": "approve_selected", "_selected_action": [approval.pk]})
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.AWAITING and not Refund.objects.exists()
+
+    # An agent without the lead's permission is not offered the action.
+    client.force_login(agent_only)
     client.post(APPROVALS, {"action": "approve_selected", "_selected_action": [approval.pk]})
     approval.refresh_from_db()
     assert approval.status == ApprovalStatus.AWAITING and not Refund.objects.exists()
@@ -191,7 +198,7 @@ def test_rejected_refund_refunds_nothing(client, threshold):
     client.force_login(agent("asker", "add_refund"))
     refund(client, order, "15.00")
     approval = RefundApproval.objects.get()
-    rejecter = agent("rejecter", "add_refund")
+    rejecter = agent("rejecter", "add_refund", "change_refundapproval")
     client.force_login(rejecter)
     client.post(APPROVALS, {"action": "reject_selected", "_selected_action": [approval.pk]})
     approval.refresh_from_db()
