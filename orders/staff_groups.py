@@ -51,7 +51,10 @@ _LEAD_PERMISSIONS = (
     "orders.change_product",
     "payments.change_webhookevent",
 )
-GROUPS: dict[str, tuple[str, ...]] = {SUPPORT: _SUPPORT_PERMISSIONS, SUPPORT_LEAD: _LEAD_PERMISSIONS}
+GROUPS: dict[str, tuple[str, ...]] = {
+    SUPPORT: _SUPPORT_PERMISSIONS,
+    SUPPORT_LEAD: _LEAD_PERMISSIONS,
+}
 
 
 def _permissions(names: tuple[str, ...]) -> list[Permission]:
