@@ -69,7 +69,8 @@ def orders_visible_to(user: Any) -> QuerySet[Order]:
     return orders_for_api(orders)
 
 
-def _paid_at() -> Subquery:
+def paid_at() -> Subquery:
+    """When the order was paid, as an annotation: its latest change to paid."""
     return Subquery(
         OrderEvent.objects.filter(order=OuterRef("pk"), to_status=OrderStatus.PAID)
         .order_by("-id")
@@ -80,7 +81,7 @@ def _paid_at() -> Subquery:
 def orders_for_api(orders: QuerySet[Order]) -> QuerySet[Order]:
     """``orders`` with what the API shows of them annotated: ``paid_at`` and what
     refunds hold."""
-    return orders_with_refunds_held(orders.annotate(paid_at=_paid_at()))
+    return orders_with_refunds_held(orders.annotate(paid_at=paid_at()))
 
 
 # ---- the refundable amount ----
@@ -170,7 +171,7 @@ def entitlements(*, user_bid: str, product_bids: list[str]) -> list[dict[str, An
     rows = (
         Order.objects.live()
         .filter(user_bid=user_bid, product_bid__in=product_bids, status=OrderStatus.PAID)
-        .annotate(paid_at=_paid_at())
+        .annotate(paid_at=paid_at())
         .order_by("id")
         .values_list("product_bid", "order_bid", "paid_at", "created_at")
     )

@@ -10,22 +10,19 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from orders import selectors, services
-from orders.models import Order, OrderStatus
+from orders import checkout, selectors, services
+from orders.models import Order, OrderStatus, Product
 from payments import registry
 from payments.models import SandboxAttempt
 from payments.providers.base import ProviderRequestRefused
 from payments.tasks import webhook_deliver
 from payments_project.errors import ServiceError
-
-PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
 
 
 def qr_svg(url: str) -> str:
@@ -33,18 +30,6 @@ def qr_svg(url: str) -> str:
     return segno.make(url, error="m", micro=False).svg_inline(
         scale=5, title="QR code to pay", svgclass="qr"
     )
-
-
-def payment_choices() -> list[tuple[str, str]]:
-    """``channel:method`` of every enabled channel, with a label, for the buy form."""
-    choices = []
-    for channel in registry.enabled_channels():
-        try:
-            methods = registry.get_provider(channel).methods
-        except (ServiceError, ImproperlyConfigured):  # a misconfigured channel offers none
-            continue
-        choices += [(f"{channel}:{method}", f"{channel} · {method}") for method in methods]
-    return choices
 
 
 def _message(request: HttpRequest, exc: ServiceError) -> None:
@@ -58,9 +43,13 @@ def _own_order(request: HttpRequest, order_bid: str) -> Order:
 
 
 def shop(request: HttpRequest) -> HttpResponse:
+    ways = checkout.ways_to_pay(request)
+    products = list(selectors.products_on_sale())
+    for product in products:
+        product.ways = checkout.ways_for(product.currency, ways)
     context = {
-        "products": selectors.products_on_sale(),
-        "choices": payment_choices(),
+        "products": products,
+        "any_way": bool(ways),
         "orders": selectors.orders_for_user(request.user)[:20]
         if request.user.is_authenticated
         else [],
@@ -102,14 +91,15 @@ def buy(request: HttpRequest, product_bid: str) -> HttpResponse:
     data = started.client_data
     if started.order.status == OrderStatus.PAID:
         return redirect("shop-order", order_bid=order.order_bid)
-    if data.get("confirm_url"):
-        return redirect(data["confirm_url"])
-    if data.get("checkout_url"):
-        return redirect(data["checkout_url"])
+    # A page of the channel's own: the sandbox's, Stripe Checkout, WeChat Pay's H5 page.
+    for page in ("confirm_url", "checkout_url", "redirect_url"):
+        if data.get(page):
+            return redirect(data[page])
     context: dict[str, Any] = {
         "started": started,
         "order": started.order,
         "attempt": started.attempt,
+        **_poller(started.order, "waiting", go=order_url),
     }
     if data.get("client_secret"):
         context["stripe_js_url"] = settings.STRIPE_JS_URL
@@ -127,16 +117,56 @@ def buy(request: HttpRequest, product_bid: str) -> HttpResponse:
     return render(request, "payments/credential.html", context)
 
 
+def _poller(order: Order, state: str, *, go: str = "") -> dict[str, Any]:
+    """What a page's poller needs (templates/orders/_poll.html): where to ask, the state
+    shown, and where to go when it changes (by default: reload the page)."""
+    return {
+        "poll": {
+            "url": reverse("shop-order-state", args=[order.order_bid]),
+            "state": state,
+            "go": go,
+            "every": checkout.POLL_MS,
+            "backoff": checkout.POLL_BACKOFF,
+            "max": checkout.POLL_MAX_MS,
+            "giveUp": checkout.POLL_GIVE_UP_MS,
+        }
+    }
+
+
 @login_required
 def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
-    order = _own_order(request, order_bid)
+    order = (
+        Order.objects.live()
+        .annotate(paid_at=selectors.paid_at())
+        .get(pk=_own_order(request, order_bid).pk)
+    )
+    attempt = selectors.order_latest_attempt(order)
+    state = checkout.order_state(order, attempt)
     context = {
         "order": order,
+        "state": state,
+        "product": Product.objects.filter(product_bid=order.product_bid).first(),
         "lines": selectors.order_price_lines(order),
-        "attempt": selectors.order_latest_attempt(order),
-        "can_sync": bool(order.payment_channel) and order.status in PAYABLE,
+        "attempt": attempt,
+        "can_sync": bool(order.payment_channel) and order.status in checkout.PAYABLE,
+        "method_label": checkout.LABELS.get(
+            f"{order.payment_channel}:{getattr(attempt, 'method_name', '')}", ""
+        ),
     }
+    if state in ("waiting", "failed"):
+        context.update(_poller(order, state))
     return render(request, "orders/order.html", context)
+
+
+@login_required
+def order_state(request: HttpRequest, order_bid: str) -> JsonResponse:
+    """How the buyer's order stands, for the pages' poller: one indexed read, no
+    provider call (webhooks bring the news; *Check payment* asks the channel)."""
+    order = _own_order(request, order_bid)
+    state = checkout.order_state(order, selectors.order_latest_attempt(order))
+    response = JsonResponse({"state": state, "status": order.status_name})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -181,7 +211,8 @@ def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
         except ProviderRequestRefused:  # closed meanwhile (the order was cancelled)
             return redirect("sandbox-pay", attempt_bid=attempt_bid)
         webhook_deliver(channel="sandbox", body=body, headers=headers, remote_addr="127.0.0.1")
-        return redirect("sandbox-pay", attempt_bid=attempt_bid)
+        # Back to the order's page, as from any channel's page.
+        return redirect("shop-order", order_bid=attempt.order_bid)
     attempt.refresh_from_db()
     if order is not None:
         order.refresh_from_db()

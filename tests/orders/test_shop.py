@@ -9,9 +9,8 @@ import segno
 from django.test import Client
 
 from orders import views
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderStatus, Product
 from payments.models import InboxStatus, PingxxOrder, SandboxAttempt, WebhookEvent
-from payments.providers.pingxx import PingxxProvider
 from payments.providers.sandbox import SandboxProvider
 from tests.factories import ProductFactory, UserFactory
 from tests.orders.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY
@@ -36,9 +35,13 @@ def test_buy_with_the_sandbox_and_find_it_in_the_admin(client, admin_client, san
     confirm_page = client.get(response["Location"])
     assert "CN¥299.00".encode() in confirm_page.content
 
-    paid = client.post(response["Location"], {"action": "pay"}, follow=True)
-    assert b'id="order-status">paid<' in paid.content
+    paid = client.post(response["Location"], {"action": "pay"})
     order = Order.objects.get(user_bid=str(user.pk))
+    # Back on the order's page, which says paid and shows a receipt.
+    assert paid["Location"] == f"/orders/{order.order_bid}/"
+    paid = client.get(paid["Location"])
+    assert b'id="order-status">paid<' in paid.content and b'id="receipt"' in paid.content
+    assert b'data-state="paid"' in paid.content and b"order-poll" not in paid.content
     assert order.status == OrderStatus.PAID and order.paid_price == Decimal("299.00")
     attempt = SandboxAttempt.objects.get(order_bid=order.order_bid)
     event = WebhookEvent.objects.get(channel="sandbox")
@@ -52,6 +55,48 @@ def test_buy_with_the_sandbox_and_find_it_in_the_admin(client, admin_client, san
     assert event.event_id.encode() in inbox.content
     attempts = admin_client.get(f"/admin/payments/sandboxattempt/?q={attempt.attempt_bid}")
     assert attempts.status_code == 200 and attempt.attempt_bid.encode() in attempts.content
+
+
+@pytest.mark.django_db
+def test_a_free_course_is_got_without_a_channel(client, sandbox_only):
+    product = ProductFactory(name="Intro", price=Decimal("0.00"))
+    client.force_login(UserFactory())
+    page = client.get("/").content.decode()
+    form = page.split(f'id="product-{product.product_bid}"')[1].split("</form>")[0]
+    assert "Get it free" in form and "Pay with" not in form and ">Free<" in form
+    response = client.post(f"/buy/{product.product_bid}/", {"payment": ""})
+    order = Order.objects.get()
+    assert response["Location"] == f"/orders/{order.order_bid}/"
+    assert order.status == OrderStatus.PAID and order.payment_channel == "free"
+    assert b'data-state="paid"' in client.get(response["Location"]).content
+
+
+@pytest.mark.django_db
+def test_the_order_page_polls_its_state_until_the_payment_lands(client, sandbox_only):
+    product = ProductFactory(price=Decimal("19.90"))
+    buyer = UserFactory()
+    client.force_login(buyer)
+    confirm = client.post(f"/buy/{product.product_bid}/", {"payment": "sandbox:confirm_page"})
+    order = Order.objects.get()
+    page = client.get(f"/orders/{order.order_bid}/").content.decode()
+    assert 'data-state="waiting"' in page and 'id="order-poll"' in page
+    poll = json.loads(page.split('id="order-poll" type="application/json">')[1].split("<")[0])
+    assert poll["url"] == f"/orders/{order.order_bid}/state/" and poll["every"] == 2000
+    assert poll["state"] == "waiting" and poll["backoff"] > 1
+    assert client.get(poll["url"]).json() == {"state": "waiting", "status": "unpaid"}
+
+    client.post(confirm["Location"], {"action": "decline"})
+    assert client.get(poll["url"]).json()["state"] == "failed"
+    assert "Payment failed" in client.get(f"/orders/{order.order_bid}/").content.decode()
+    # Another buyer learns nothing of it.
+    other = Client()
+    other.force_login(UserFactory())
+    assert other.get(poll["url"]).status_code == 404
+
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.TIMEOUT)
+    assert client.get(poll["url"]).json() == {"state": "expired", "status": "timeout"}
+    expired = client.get(f"/orders/{order.order_bid}/").content.decode()
+    assert "Expired" in expired and "order-poll" not in expired
 
 
 @pytest.mark.django_db
@@ -98,15 +143,24 @@ def buyer(client):
 
 
 @pytest.mark.django_db
-def test_the_select_lists_every_enabled_channel_and_method(client, buyer, pingxx_channel):
+def test_each_way_to_pay_is_a_button_for_the_device_and_currency(client, buyer, pingxx_channel):
     pingxx_channel.PAYMENT_CHANNELS_ENABLED = ["pingxx", "sandbox"]
-    ProductFactory()
-    page = client.get("/").content.decode()
-    options = re.findall(r'<option value="([^"]+)"', page)
-    assert options == [f"pingxx:{m}" for m in PingxxProvider.methods] + [
-        f"sandbox:{m}" for m in SandboxProvider.methods
-    ]
-    assert '<label for="payment-' in page
+    ProductFactory(currency="cny")
+
+    def buttons(**headers):
+        page = client.get("/", **headers).content.decode()
+        return re.findall(r'<button type="submit" class="pay" name="payment" value="([^"]*)"', page)
+
+    computer = ["pingxx:alipay_qr", "pingxx:wx_pub_qr", "pingxx:alipay_pc_direct"]
+    assert buttons() == [*computer, *(f"sandbox:{m}" for m in SandboxProvider.methods)]
+    # A phone cannot scan its own screen: WeChat Pay's H5 page instead of QR codes.
+    phone = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Mobile/15E148"}
+    assert buttons(**phone) == ["pingxx:wx_wap", "sandbox:confirm_page"]
+    assert "pingxx:wx_pub" not in buttons() + buttons(**phone)  # needs WeChat's open id
+    # Ping++ takes CNY only: a USD course is offered the other channels.
+    Product.objects.update(currency="usd")
+    assert buttons() == ["sandbox:confirm_page"]
+    assert "Pay with Alipay (QR code)" not in client.get("/").content.decode()
 
 
 @pytest.mark.django_db
@@ -131,7 +185,7 @@ def test_pay_a_pingxx_qr_code_and_check_the_payment(client, buyer, pingxx_channe
     pingxx_double.pay(attempt.charge_id)
     checked = client.post(f"/orders/{order.order_bid}/sync/", follow=True)
     assert b'id="order-status">paid<' in checked.content
-    assert attempt.attempt_bid.encode() in checked.content
+    assert attempt.charge_id.encode() in checked.content  # on the receipt
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID and order.paid_price == Decimal("19.90")
 
@@ -309,3 +363,17 @@ def test_every_order_page_and_endpoint_is_the_owners_only(client, sandbox_only):
     assert stranger.get("/api/refunds/").json()["results"] == []
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
+
+
+@pytest.mark.django_db
+def test_a_phone_is_sent_to_wechat_pays_h5_page(client, buyer, pingxx_channel, pingxx_double):
+    product = ProductFactory(price=Decimal("19.90"), currency="cny")
+    response = client.post(
+        f"/buy/{product.product_bid}/",
+        {"payment": "pingxx:wx_wap"},
+        HTTP_USER_AGENT="Mozilla/5.0 (Linux; Android 15) Mobile Safari/537.36",
+    )
+    attempt = PingxxOrder.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == pingxx_double.charges[attempt.charge_id]["credential"]["wx_wap"]
+    assert response["Location"].startswith("https://wx.tenpay.com/")

@@ -31,6 +31,8 @@ from payments.providers.payloads import livemode as livemode_of
 
 # The credential field holding the QR code URL, for the QR methods.
 QR_FIELDS = {"alipay_qr": "alipay_qr", "wx_pub_qr": "wx_pub_qr"}
+# The credential field holding the page a phone's browser is sent to, for H5 methods.
+REDIRECT_FIELDS = {"wx_wap": "wx_wap"}
 
 REFUND_STATUSES = {
     "pending": REFUND_PENDING,
@@ -96,9 +98,13 @@ def refund_state_of(
 
 
 def client_data_of(method: str, charge: Any) -> dict[str, Any]:
-    """What a client needs to pay a charge: its credential, and for QR methods the URL."""
+    """What a client needs to pay a charge: its credential; for QR methods the URL to
+    draw; for H5 methods the page to send the browser to (``redirect_url``)."""
     credential = charge.get("credential") if isinstance(charge, Mapping) else None
     credential = dict(credential) if isinstance(credential, Mapping) else {}
-    field = QR_FIELDS.get(method or "")
-    qr_url = credential.get(field) if field else ""
-    return {"credential": credential, "qr_url": qr_url if isinstance(qr_url, str) else ""}
+    qr_url = credential.get(QR_FIELDS.get(method or "", ""))
+    data = {"credential": credential, "qr_url": qr_url if isinstance(qr_url, str) else ""}
+    page = credential.get(REDIRECT_FIELDS.get(method or "", ""))
+    if isinstance(page, str) and page.startswith("https://"):
+        data["redirect_url"] = page
+    return data
