@@ -82,7 +82,13 @@ def reset() -> list[Group]:
 
 def ensure(**kwargs) -> None:
     """After ``migrate`` (a post_migrate receiver): create the groups that do not exist
-    yet; an existing group is left as its team made it."""
+    yet; an existing group is left as its team made it. A migrate of some apps only,
+    whose permissions do not all exist yet, leaves it to the next full one."""
     for name, permissions in GROUPS.items():
-        if not Group.objects.filter(name=name).exists():
-            Group.objects.create(name=name).permissions.set(_permissions(permissions))
+        if Group.objects.filter(name=name).exists():
+            continue
+        try:
+            found = _permissions(permissions)
+        except LookupError:
+            return
+        Group.objects.create(name=name).permissions.set(found)
