@@ -287,6 +287,8 @@ class Refund(models.Model):
         db_table_comment = "Refunds of orders"
         indexes = [
             LegacyIndex(fields=["status", "created_at"], name="ix_order_refunds_status_created_at"),
+            # The dashboard's refunds per day they succeeded.
+            LegacyIndex(fields=["status", "settled_at"], name="ix_order_refunds_status_settled_at"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -349,6 +351,12 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             LegacyIndex(fields=["order", "created_at"], name="ix_order_events_order_created_at"),
+            # The dashboard's payments per day: a range of one status's lines, covering
+            # what it reads of them (the order is then joined by primary key).
+            LegacyIndex(
+                fields=["to_status", "created_at", "from_status", "order"],
+                name="ix_order_events_to_status_created_at",
+            ),
         ]
 
     def __str__(self) -> str:

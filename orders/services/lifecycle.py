@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import dashboard, outbound
+from orders import outbound
 from orders.errors import IntegrationNotRun, OrderNotFound, TransitionNotAllowed
 from orders.models import (
     Attention,
@@ -138,7 +138,6 @@ def order_set_status(
     for name, value in (changes or {}).items():
         setattr(locked, name, value)
     locked.save(update_fields=["status", "updated_at", *(changes or {})])
-    dashboard.day_forget(locked.created_at)
     order_event_write(
         order=locked,
         kind=OrderEventKind.STATUS,

@@ -139,7 +139,6 @@ def _find_refund(*, channel: str, state: RefundState) -> Refund | None:
 
 def _refund_succeeded(*, order: Order, refund: Refund, provider, source: str) -> None:
     refund.status = RefundStatus.SUCCEEDED
-    dashboard.day_forget(refund.created_at)
     refund.settled_at = timezone.now()
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     if refund.duplicate_payment:
@@ -191,7 +190,7 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     with the customer. The refund is failed, the order's refunded amount and status
     are restored (refunded -> paid, on the provider's word only), and staff are told."""
     refund.status = RefundStatus.FAILED
-    dashboard.day_forget(refund.created_at)
+    dashboard.day_forget(refund.settled_at)  # no longer refunded on the day it succeeded
     refund.failure_code = (state.failure_code or "failed_after_success")[:255]
     refund.failure_message = state.failure_message
     refund.settled_at = timezone.now()

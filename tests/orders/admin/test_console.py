@@ -1,4 +1,5 @@
-"""The support console in the admin: refunds with approval, actions, the dashboard."""
+"""The support console in the admin: refunds with approval, actions (the dashboard:
+test_dashboard.py)."""
 
 from decimal import Decimal
 from unittest import mock
@@ -6,18 +7,14 @@ from unittest import mock
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders import selectors, services
 from orders.errors import RefundExceedsRefundable
 from orders.models import (
     ApprovalStatus,
-    Order,
     OrderEvent,
     OrderStatus,
-    Product,
     Refund,
     RefundApproval,
     RefundStatus,
@@ -36,7 +33,6 @@ ORDERS = reverse("admin:orders_order_changelist")
 APPROVALS = reverse("admin:orders_refundapproval_changelist")
 REFUNDS = reverse("admin:orders_refund_changelist")
 INBOX = reverse("admin:payments_webhookevent_changelist")
-DASHBOARD = reverse("admin:orders_order_dashboard")
 
 
 def refund_url(order):
@@ -356,110 +352,3 @@ def test_reapply_a_failed_inbox_event(client):
     assert row.status == InboxStatus.APPLIED and row.attempts == 2
     assert OrderEvent.objects.filter(order=order, actor=user, kind="note").exists()
     assert log_entries(row).filter(user=user).exists()
-
-
-# ---- the dashboard ----
-
-
-@pytest.mark.django_db
-def test_dashboard_totals_chart_and_constant_queries(client):
-    paid_through_sandbox(price="19.90", user_bid="a")
-    order = paid_through_sandbox(price="10.00", user_bid="b")
-    services.refund_request(order=order, amount=Decimal("3.00"), reason="x")
-    OrderFactory(payable_price=Decimal("99.00"), currency="usd", payment_channel="stripe")
-    client.force_login(agent("viewer"))
-    response = client.get(DASHBOARD)
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "<svg" in html
-    totals = dict(response.context["totals"])
-    assert totals["CNY"]["paid"] == Decimal("29.90")
-    assert totals["CNY"]["refunded"] == Decimal("3.00")
-    assert totals["CNY"]["orders"] == 2
-    assert totals["USD"] == {"paid": Decimal("0.00"), "refunded": Decimal("0.00"), "orders": 1}
-
-    with CaptureQueriesContext(connection) as few:
-        client.get(DASHBOARD)
-    for n in range(20):
-        OrderFactory(paid=True, payment_channel=("sandbox", "pingxx")[n % 2])
-    with CaptureQueriesContext(connection) as many:
-        client.get(DASHBOARD)
-    assert len(many.captured_queries) == len(few.captured_queries)
-    assert Product.objects.exists()
-
-
-@pytest.mark.django_db
-def test_dashboard_is_linked_from_the_order_list(client):
-    client.force_login(agent("viewer"))
-    assert DASHBOARD in client.get(ORDERS).content.decode()
-
-
-@pytest.mark.django_db
-def test_closed_days_come_from_the_cache_and_our_changes_forget_them(
-    client, django_capture_on_commit_callbacks
-):
-    """Figures of days before today are aggregated once, then read from the cache:
-    later views aggregate only today. A status change made here on an
-    order of such a day shows at once; a row another system writes shows once the
-    day's cached figures expire."""
-    from datetime import timedelta
-
-    from django.core.cache import cache
-    from django.utils import timezone
-
-    from orders import dashboard
-    from orders.services.lifecycle import order_set_status
-
-    cache.clear()
-    week_ago = timezone.now() - timedelta(days=7)
-    old = OrderFactory(payable_price=Decimal("10.00"), currency="cny", status=OrderStatus.UNPAID)
-    Order.objects.filter(pk=old.pk).update(created_at=week_ago)
-    client.force_login(agent("viewer"))
-
-    def paid_cny():
-        return dict(client.get(DASHBOARD).context["totals"]).get("CNY", {}).get("paid")
-
-    assert paid_cny() == Decimal("0.00")  # an order, unpaid
-    with mock.patch.object(dashboard, "_aggregate", wraps=dashboard._aggregate) as aggregated:
-        client.get(DASHBOARD)
-    today = timezone.localdate()
-    aggregated.assert_called_once_with(today, today)
-
-    old.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        order_set_status(
-            order=old, to=OrderStatus.PAID, source="test", changes={"paid_price": old.payable_price}
-        )
-    assert paid_cny() == Decimal("10.00")  # its day forgotten, aggregated again
-
-    other = OrderFactory(paid=True, payable_price=Decimal("5.00"), currency="cny")
-    Order.objects.filter(pk=other.pk).update(created_at=week_ago)  # another system's write
-    assert paid_cny() == Decimal("10.00")
-    cache.clear()  # the day's figures expired
-    assert paid_cny() == Decimal("15.00")
-
-
-@pytest.mark.django_db
-def test_rows_the_database_cannot_place_on_a_day_are_announced_not_dropped(client):
-    """MySQL without its time-zone tables gives NULL days: the page says how many rows
-    it could not count, and keeps nothing in the cache."""
-    from datetime import timedelta
-
-    from django.core.cache import cache
-    from django.utils import timezone
-
-    from orders import dashboard
-
-    cache.clear()
-    today = timezone.localdate()
-
-    def undated(start, end):
-        days = {start + timedelta(days=n): {} for n in range((end - start).days + 1)}
-        return days, 3
-
-    client.force_login(agent("viewer"))
-    with mock.patch.object(dashboard, "_aggregate", side_effect=undated):
-        response = client.get(DASHBOARD)
-    assert response.status_code == 200
-    assert "3 orders and refunds of this range are" in response.content.decode()
-    assert cache.get(dashboard._day_key(today - timedelta(days=5))) is None

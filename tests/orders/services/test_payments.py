@@ -147,6 +147,8 @@ def test_flag_policy_keeps_the_second_purchase_for_staff(settings, admin_client)
     assert second.order_bid in flagged.reason
     listing = admin_client.get("/admin/orders/attention/?status__exact=open")
     assert listing.status_code == 200 and first.order_bid.encode() in listing.content
+    dashboard = admin_client.get("/admin/orders/order/dashboard/")
+    assert dashboard.context["flagged"] == 1
 
 
 @pytest.mark.django_db
