@@ -33,7 +33,14 @@ def test_a_buyer_enters_a_code_sees_the_lines_and_pays_what_is_left(client):
     assert order.status == OrderStatus.PAID and order.paid_price == Decimal("264.10")
 
     page = client.get(f"/orders/{order.order_bid}/").content.decode()
-    for text in ("List price", "CN¥299.00", "Launch week", "-CN¥29.90", "Newsletter (EXTRA5)", "-CN¥5.00"):
+    for text in (
+        "List price",
+        "CN¥299.00",
+        "Launch week",
+        "-CN¥29.90",
+        "Newsletter (EXTRA5)",
+        "-CN¥5.00",
+    ):
         assert text in page
     assert "CN¥264.10" in page
 
