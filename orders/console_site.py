@@ -94,7 +94,13 @@ def _as_stripe_section(app: dict) -> None:
 
 
 def _dashboard_entry(request) -> dict | None:
+    """The dashboard's line: for staff who may view orders and are not limited to some
+    creators (its figures are every creator's)."""
+    from orders.selectors import staff_creator_scope
+
     if not request.user.has_perm("orders.view_order"):
+        return None
+    if staff_creator_scope(request.user) is not None:
         return None
     try:
         url = reverse("admin:orders_order_dashboard")

@@ -137,6 +137,8 @@ class Order(models.Model):
             LegacyIndex(
                 fields=["payment_integration_bid"], name="ix_order_orders_payment_integration_bid"
             ),
+            # The support console's search by amount paid (added online: 0018).
+            LegacyIndex(fields=["paid_price"], name="ix_order_orders_paid_price"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order_bid"], name="uq_order_orders_order_bid"),
@@ -186,13 +188,21 @@ class Product(models.Model):
         max_length=3, default="cny", db_comment="ISO 4217 currency, lower case"
     )
     active = models.BooleanField(default=True, db_comment="On sale")
+    # The platform's course author: copied onto each new order (Order.creator_bid), and
+    # what scopes the support console for staff linked to creators (StaffCreator).
+    creator_bid = models.CharField(
+        max_length=36, blank=True, default="", db_comment="Course owner (creator) identifier"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
     updated_at = models.DateTimeField(auto_now=True, db_comment="Update time")
 
     class Meta:
         db_table = "order_products"
         db_table_comment = "Courses on sale"
-        indexes = [LegacyIndex(fields=["active", "name"], name="ix_order_products_active_name")]
+        indexes = [
+            LegacyIndex(fields=["active", "name"], name="ix_order_products_active_name"),
+            LegacyIndex(fields=["creator_bid"], name="ix_order_products_creator_bid"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(price__gte=0), name="ck_order_products_price_not_negative"
@@ -289,6 +299,9 @@ class Refund(models.Model):
             LegacyIndex(fields=["status", "created_at"], name="ix_order_refunds_status_created_at"),
             # The dashboard's refunds per day they succeeded.
             LegacyIndex(fields=["status", "settled_at"], name="ix_order_refunds_status_settled_at"),
+            # The support console's search by amount and by provider refund id.
+            LegacyIndex(fields=["amount"], name="ix_order_refunds_amount"),
+            LegacyIndex(fields=["provider_refund_id"], name="ix_order_refunds_provider_refund_id"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -530,3 +543,34 @@ class Attention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject_kind} {self.subject_bid}"
+
+
+class StaffCreator(models.Model):
+    """A staff account linked to one creator (course author) of the platform.
+
+    A staff account with links sees, exports and refunds only the orders of its
+    creators' courses (``orders.selectors.staff_creator_scope``); one without links,
+    and every superuser, sees everything, as before links existed.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="creator_links",
+        db_comment="Staff account",
+    )
+    creator_bid = models.CharField(max_length=36, db_comment="Creator (course owner) identifier")
+    created_at = models.DateTimeField(auto_now_add=True, db_comment="Creation time")
+
+    class Meta:
+        db_table = "order_staff_creators"
+        db_table_comment = "Staff accounts restricted to the orders of some creators"
+        verbose_name = "staff creator link"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "creator_bid"], name="uq_order_staff_creators_user_creator"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} -> {self.creator_bid}"

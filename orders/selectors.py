@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.contrib.auth import get_user_model
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from bridge import identity
@@ -19,6 +21,7 @@ from orders.models import (
     Refund,
     RefundApproval,
     RefundStatus,
+    StaffCreator,
 )
 from payments import registry
 from payments.models import AttemptStatus
@@ -69,8 +72,7 @@ def orders_visible_to(user: Any) -> QuerySet[Order]:
     return orders_for_api(orders)
 
 
-def paid_at() -> Subquery:
-    """When the order was paid, as an annotation: its latest change to paid."""
+def _paid_at() -> Subquery:
     return Subquery(
         OrderEvent.objects.filter(order=OuterRef("pk"), to_status=OrderStatus.PAID)
         .order_by("-id")
@@ -78,10 +80,16 @@ def paid_at() -> Subquery:
     )
 
 
+def orders_with_paid_at(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """``orders`` with ``paid_at`` (when each was last paid, from its history)
+    annotated, in the same query."""
+    return orders.annotate(paid_at=_paid_at())
+
+
 def orders_for_api(orders: QuerySet[Order]) -> QuerySet[Order]:
     """``orders`` with what the API shows of them annotated: ``paid_at`` and what
     refunds hold."""
-    return orders_with_refunds_held(orders.annotate(paid_at=paid_at()))
+    return orders_with_refunds_held(orders.annotate(paid_at=_paid_at()))
 
 
 # ---- the refundable amount ----
@@ -171,7 +179,7 @@ def entitlements(*, user_bid: str, product_bids: list[str]) -> list[dict[str, An
     rows = (
         Order.objects.live()
         .filter(user_bid=user_bid, product_bid__in=product_bids, status=OrderStatus.PAID)
-        .annotate(paid_at=paid_at())
+        .annotate(paid_at=_paid_at())
         .order_by("id")
         .values_list("product_bid", "order_bid", "paid_at", "created_at")
     )
@@ -245,3 +253,102 @@ def order_attempts(order: Order) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+# ---- the support console: creator scope ----
+#
+# A staff account linked to creators (StaffCreator rows) sees only the orders of their
+# courses: an order is in scope when its own ``creator_bid`` (the platform's column,
+# copied from the product for orders made here) is one of them, or when its product is
+# one of theirs (orders made before products carried their creator). Superusers, and
+# staff with no link, see everything.
+
+# The attribute a user object keeps its scope in, once read (one query a request).
+SCOPE_ATTRIBUTE = "_orders_creator_scope"
+
+
+def staff_creator_scope(user: Any) -> frozenset[str] | None:
+    """The creator_bids whose orders ``user`` may see, or None for no restriction
+    (a superuser, or an account with no creator link)."""
+    if user.is_superuser:
+        return None
+    if not hasattr(user, SCOPE_ATTRIBUTE):
+        bids = StaffCreator.objects.filter(user_id=user.pk).values_list("creator_bid", flat=True)
+        setattr(user, SCOPE_ATTRIBUTE, frozenset(bids) or None)
+    return getattr(user, SCOPE_ATTRIBUTE)
+
+
+def scope_condition(scope: frozenset[str], prefix: str = "") -> Q:
+    """The orders of the creators ``scope`` (``prefix``: the path to the order, e.g.
+    ``order__``): two indexed conditions, the second on a creator's few products."""
+    products = list(
+        Product.objects.filter(creator_bid__in=scope).values_list("product_bid", flat=True)
+    )
+    return Q(**{f"{prefix}creator_bid__in": sorted(scope)}) | Q(
+        **{f"{prefix}product_bid__in": products}
+    )
+
+
+def scoped(queryset: QuerySet, user: Any, prefix: str = "") -> QuerySet:
+    """``queryset`` (of orders, or of rows reaching their order by ``prefix``) cut to
+    what ``user`` may see."""
+    scope = staff_creator_scope(user)
+    return queryset if scope is None else queryset.filter(scope_condition(scope, prefix))
+
+
+def order_bids_in_scope(user: Any) -> QuerySet | None:
+    """The order_bids ``user`` may see, as a subquery (None: all), for rows that name
+    their order by bid (payment attempts, inbox events)."""
+    scope = staff_creator_scope(user)
+    if scope is None:
+        return None
+    return Order.objects.filter(scope_condition(scope)).values("order_bid")
+
+
+# ---- the support console: what a search term stands for ----
+
+# At most this many accounts or products a term resolves to.
+SEARCH_MATCHES = 100
+# An amount as staff type it: 19.90, ¥19.90, CN¥19.90, US$ 6.99, 19.90 CNY, CNY19.90.
+AMOUNT = re.compile(
+    r"(?P<prefix>[A-Za-z]{0,3})\s*[^\w\s.]{0,3}\s*(?P<number>\d{1,8}(?:\.\d{1,2})?)"
+    r"\s*(?P<suffix>[A-Za-z]{3})?"
+)
+
+
+def user_bids_for_email(term: str) -> list[str]:
+    """The user_bids of the accounts whose e-mail is ``term`` (any case): one lookup
+    on the indexed ``auth_user.email``; a platform user's is their platform user_bid."""
+    if "@" not in term:
+        return []
+    rows = (
+        get_user_model()
+        .objects.filter(email__iexact=term)
+        .values_list("pk", "platform_identity__user_bid")[:SEARCH_MATCHES]
+    )
+    return [platform_bid or str(pk) for pk, platform_bid in rows]
+
+
+def product_bids_named(term: str) -> list[str]:
+    """The products whose name contains ``term`` (any case): the products table is
+    this service's own and small."""
+    return list(
+        Product.objects.filter(name__icontains=term).values_list("product_bid", flat=True)[
+            :SEARCH_MATCHES
+        ]
+    )
+
+
+def parse_amount(term: str) -> tuple[Decimal, str] | None:
+    """An amount ``term`` names, with its currency code when it names one (lower case,
+    else ""): ``19.90`` -> (19.90, ""), ``CNY 19.90`` -> (19.90, "cny"); None if it
+    names none. Currency symbols are skipped (``¥`` is both CNY and JPY)."""
+    found = AMOUNT.fullmatch(term.strip())
+    if found is None:
+        return None
+    try:
+        amount = Decimal(found["number"])
+    except InvalidOperation:
+        return None
+    code = found["suffix"] or (found["prefix"] if len(found["prefix"]) == 3 else "")
+    return amount, code.lower()

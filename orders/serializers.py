@@ -176,9 +176,14 @@ class ProductSerializer(JsonTypes, serializers.ModelSerializer):
             "currency",
             "price_display",
             "active",
+            "creator_bid",
         ]
         read_only_fields = ["product_bid"]
-        extra_kwargs = {"description": {"required": False}, "active": {"required": False}}
+        extra_kwargs = {
+            "description": {"required": False},
+            "active": {"required": False},
+            "creator_bid": {"required": False},
+        }
 
     def validate(self, attrs):
         """The price must fit its currency exactly (see Product.clean): a request that
@@ -499,4 +504,8 @@ class ProductUpsertSerializer(ProductSerializer):
     currency = CurrencyField(max_length=3)
 
     class Meta(ProductSerializer.Meta):
-        extra_kwargs = {"description": {"required": False}, "active": {"required": True}}
+        extra_kwargs = {
+            "description": {"required": False},
+            "active": {"required": True},
+            "creator_bid": {"required": False},
+        }

@@ -2,7 +2,9 @@
 
 Attempts and inbox events point at their order by ``order_bid`` (no foreign key, as in
 the legacy tables). List pages link to the order list filtered on that bid, which costs
-no query; a change page looks the order up once and links to it directly.
+no query; a change page looks the order up once and links to it directly. A staff
+account restricted to some creators' orders sees only their attempts and events
+(``OrderBidScopedAdminMixin``, filled in by the orders app).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from payments_project.admin_utils import (
     EMPTY,
     PAYMENT_CHANNELS,
     LargeTableAdminMixin,
+    OrderBidScopedAdminMixin,
     ReadOnlyAdminMixin,
     fixed_values_filter,
     label_with_code,
@@ -72,7 +75,9 @@ def order_page_link(order_bid: str) -> str:
     return link(reverse("admin:orders_order_by_bid", args=[order_bid]), order_bid)
 
 
-class AttemptAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttemptAdmin(
+    OrderBidScopedAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """What the Ping++ and Stripe attempt admins share."""
 
     ordering = ("-id",)
@@ -413,7 +418,9 @@ class SandboxAttemptAdmin(AttemptAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventAdmin(
+    OrderBidScopedAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "__str__",
         "event_type",

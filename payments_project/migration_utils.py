@@ -146,3 +146,37 @@ class AddCheckConstraint(migrations.AddConstraint):
 
     def describe(self):
         return f"{super().describe()} (as triggers on MySQL)"
+
+
+class AddIndexOnline(migrations.AddIndex):
+    """``AddIndex`` that on MySQL/MariaDB asks for ``ALGORITHM=INPLACE, LOCK=NONE``.
+
+    InnoDB builds a secondary index in place with writes going on; naming the algorithm
+    and the lock makes the server refuse the change rather than fall back to copying
+    the table (and blocking its writers) should it ever be unable to. Other databases
+    get the plain ``AddIndex``; undoing it drops the index the same way.
+    """
+
+    def _alter(self, schema_editor, model, clause: str) -> None:
+        quote = schema_editor.quote_name
+        schema_editor.execute(
+            f"ALTER TABLE {quote(model._meta.db_table)} {clause}, ALGORITHM=INPLACE, LOCK=NONE"
+        )
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "mysql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        quote = schema_editor.quote_name
+        columns = ", ".join(
+            quote(model._meta.get_field(field.lstrip("-")).column) for field in self.index.fields
+        )
+        self._alter(schema_editor, model, f"ADD INDEX {quote(self.index.name)} ({columns})")
+        return None
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "mysql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        self._alter(schema_editor, model, f"DROP INDEX {schema_editor.quote_name(self.index.name)}")
+        return None

@@ -1,7 +1,8 @@
 """The support console's "Needs attention" list: money the service could not settle on
 its own (reconciliation gave up, a refund failed after succeeding, a second purchase
 kept for staff). Staff retry a row, or resolve it with a note; both go on the order's
-history and the admin log."""
+history and the admin log. A staff account linked to creators sees only the rows of their
+orders."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from orders.admin.scoping import CreatorScopedAdminMixin
 from orders.models import Attention, AttentionStatus, Order
 from orders.services import staff
 from payments_project.admin_utils import (
@@ -31,7 +33,10 @@ class NoteForm(forms.Form):
 
 
 @admin.register(Attention)
-class AttentionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttentionAdmin(
+    CreatorScopedAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    scope_prefix = "order__"
     list_display = (
         "pk",
         "status",

@@ -2,7 +2,9 @@
 threshold), mark paid by hand, sync with the provider, and the dashboard.
 
 Every action goes through ``orders.services.staff`` (which checks transitions, locks
-rows and writes the order's history) and also leaves an admin log entry.
+rows and writes the order's history) and also leaves an admin log entry. Each view
+finds its order through the admin's queryset, so an account restricted to some
+creators (``orders.admin.scoping``) gets 404 for any other order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotFound, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotFound, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,7 +22,7 @@ from django.urls import path, reverse
 from orders import dashboard
 from orders.errors import RefundExceedsRefundable
 from orders.models import Order, RefundApproval
-from orders.selectors import order_refundable_amount
+from orders.selectors import order_refundable_amount, staff_creator_scope
 from orders.services import staff
 from orders.services.refunds import refund_needs_approval
 from payments_project.admin_utils import admin_change_url, money
@@ -81,7 +83,8 @@ class SupportConsoleMixin:
     def by_bid_view(self, request, order_bid):
         """An order's page by its business id (what other apps' pages link to)."""
         self._require(self.has_view_permission(request))
-        pk = Order.objects.filter(order_bid=order_bid).values_list("pk", flat=True).first()
+        orders = self.get_queryset(request).filter(order_bid=order_bid)
+        pk = orders.values_list("pk", flat=True).first()
         if pk is None:
             return HttpResponseNotFound(f"No order {order_bid}.", content_type="text/plain")
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
@@ -95,10 +98,17 @@ class SupportConsoleMixin:
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "dashboard_url": _url("dashboard")}
+        unlimited = staff_creator_scope(request.user) is None
+        dashboard_url = _url("dashboard") if unlimited else ""
+        extra_context = {**(extra_context or {}), "dashboard_url": dashboard_url}
         return super().changelist_view(request, extra_context)
 
     # ---- views ----
+
+    def _order_or_404(self, request, object_id) -> Order:
+        """The order, if the staff user may see it (creator scope): else 404, as for an
+        order that does not exist."""
+        return get_object_or_404(self.get_queryset(request), pk=object_id)
 
     def _order_page(self, order: Order):
         return HttpResponseRedirect(admin_change_url(Order, order.pk))
@@ -118,7 +128,7 @@ class SupportConsoleMixin:
 
     def refund_view(self, request, object_id):
         self._require(self.has_refund_permission(request))
-        order = get_object_or_404(Order, pk=object_id)
+        order = self._order_or_404(request, object_id)
         refundable = order_refundable_amount(order)
         if request.method != "POST":
             form = RefundForm(initial={"amount": refundable})
@@ -174,7 +184,7 @@ class SupportConsoleMixin:
 
     def mark_paid_view(self, request, object_id):
         self._require(self.has_manage_permission(request))
-        order = get_object_or_404(Order, pk=object_id)
+        order = self._order_or_404(request, object_id)
         form = ReasonForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -199,7 +209,7 @@ class SupportConsoleMixin:
 
     def sync_view(self, request, object_id):
         self._require(self.has_manage_permission(request))
-        order = get_object_or_404(Order, pk=object_id)
+        order = self._order_or_404(request, object_id)
         if request.method == "POST":
             self._sync(request, order)
         return self._order_page(order)
@@ -219,6 +229,8 @@ class SupportConsoleMixin:
 
     def dashboard_view(self, request):
         self._require(self.has_view_permission(request))
+        if staff_creator_scope(request.user) is not None:
+            raise Http404("Not found.")  # its figures are every creator's
         report = dashboard.build(request.GET)
         return self._render(request, None, "dashboard.html", title="Payments dashboard", **report)
 

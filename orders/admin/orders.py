@@ -1,17 +1,20 @@
-"""Orders (read-only): the list, searchable by provider ids, and the order's page with
-its history, refunds and payment attempts. The support console's views come from
-``orders.admin.console``.
+"""Orders (read-only): the list, its search (``orders.admin.search``) and CSV export
+(``orders.admin.exports``), and the order's page with its history, refunds and payment
+attempts. The support console's views come from ``orders.admin.console``; a staff
+account linked to creators sees only their orders (``orders.admin.scoping``).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Q
 from django.utils.html import format_html
 
 from orders.admin.console import SupportConsoleMixin
+from orders.admin.exports import CsvExportMixin, currency_code, product_titles
+from orders.admin.scoping import CreatorScopedAdminMixin
+from orders.admin.search import ORDER_SEARCH_HELP, order_search
 from orders.models import Order, OrderEvent, OrderStatus, Product, Refund
-from orders.selectors import order_price_lines, order_refundable_amount
+from orders.selectors import order_price_lines, order_refundable_amount, orders_with_paid_at
 from payments.models import (
     NATIVE_ATTEMPTS,
     PingxxOrder,
@@ -37,8 +40,6 @@ from payments_project.admin_utils import (
 
 # Attempts shown on an order's page; the rest are one click away in the attempts list.
 ATTEMPTS_SHOWN = 20
-# Provider ids looked up when an order search names one, at most this many orders.
-PROVIDER_ID_MATCHES = 100
 PaymentChannelFilter = fixed_values_filter("payment_channel", "payment channel", PAYMENT_CHANNELS)
 
 
@@ -99,7 +100,14 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(
+    CsvExportMixin,
+    CreatorScopedAdminMixin,
+    SupportConsoleMixin,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     list_display = (
         "order_bid",
         "user_bid",
@@ -117,13 +125,10 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
         ("created_at", admin.DateFieldListFilter),
         "deleted",
     )
-    # Exact matches only ('=' is iexact, LIKE without wildcards on MySQL): each id
-    # column has its own index. get_search_results adds provider ids.
+    # Shows the search box; get_search_results decides what a term matches, every
+    # match through an index (orders.admin.search).
     search_fields = ("=order_bid", "=user_bid", "=product_bid")
-    search_help_text = (
-        "Exact order, user or product id, or a Ping++ charge / transaction number or "
-        "Stripe PaymentIntent / Checkout Session / charge id of one of its attempts."
-    )
+    search_help_text = ORDER_SEARCH_HELP
     # The primary key: the newest orders first without a sort. No date_hierarchy: it
     # runs DISTINCT date queries over the whole table.
     ordering = ("-id",)
@@ -176,14 +181,54 @@ class OrderAdmin(SupportConsoleMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, 
         "inbox_events",
     )
 
+    export_filename = "orders"
+    export_header = (
+        "order_bid",
+        "user_bid",
+        "creator_bid",
+        "product_bid",
+        "product_title",
+        "status_code",
+        "status",
+        "payment_channel",
+        "currency",
+        "list_price",
+        "discount",
+        "amount_due",
+        "paid",
+        "refunded",
+        "created_at",
+        "paid_at",
+    )
+
     def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        if term and not term.split()[1:]:
-            order_bids = _order_bids_for_provider_id(term)
-            if order_bids:
-                results = results | queryset.filter(order_bid__in=order_bids)
-        return results, may_have_duplicates
+        condition = order_search(search_term)
+        return (queryset if condition is None else queryset.filter(condition)), False
+
+    def export_queryset(self, queryset):
+        return orders_with_paid_at(queryset)
+
+    def export_rows(self, chunk: list[Order]):
+        titles = product_titles(order.product_bid for order in chunk)
+        for order in chunk:
+            yield (
+                order.order_bid,
+                order.user_bid,
+                order.creator_bid,
+                order.product_bid,
+                titles.get(order.product_bid, ""),
+                order.status,
+                order.status_name,
+                order.payment_channel,
+                currency_code(order.currency),
+                order.payable_price,
+                order.discount_price,
+                order.due_price,
+                order.paid_price,
+                order.refunded_price,
+                order.created_at,
+                order.paid_at,
+            )
 
     @admin.display(description="status")
     def status_label(self, order: Order) -> str:
@@ -282,21 +327,3 @@ def _with_list_link(table: str, model, order: Order, *, more: bool) -> str:
     caption = f"latest {ATTEMPTS_SHOWN} shown; see all" if more else "open in the list"
     url = admin_changelist_url(model, order_bid=order.order_bid)
     return format_html("{}<p>{}</p>", table, link(url, caption))
-
-
-def _order_bids_for_provider_id(term: str) -> list[str]:
-    """Orders whose Ping++ or Stripe attempt carries the provider id ``term``.
-
-    One indexed lookup per table, bounded; the order search then filters on a list of
-    order bids instead of OR-ing subqueries, which MySQL would run once per order row.
-    """
-    pingxx = PingxxOrder.objects.filter(
-        Q(charge_id=term) | Q(transaction_no=term) | Q(pingxx_order_bid=term)
-    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
-    stripe = StripeOrder.objects.filter(
-        Q(payment_intent_id=term)
-        | Q(checkout_session_id=term)
-        | Q(latest_charge_id=term)
-        | Q(stripe_order_bid=term)
-    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
-    return [*pingxx, *stripe]

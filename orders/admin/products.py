@@ -10,10 +10,18 @@ from payments_project.admin_utils import EMPTY, admin_changelist_url, link, mone
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("name", "product_bid", "price_display", "active", "updated_at", "orders_link")
+    list_display = (
+        "name",
+        "product_bid",
+        "creator_bid",
+        "price_display",
+        "active",
+        "updated_at",
+        "orders_link",
+    )
     list_filter = ("active",)
-    search_fields = ("=product_bid", "name")
-    search_help_text = "Exact product id, or part of the name."
+    search_fields = ("=product_bid", "=creator_bid", "name")
+    search_help_text = "Exact product or creator id, or part of the name."
     ordering = ("name",)
     fields = (
         "product_bid",
@@ -22,6 +30,7 @@ class ProductAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "active",
+        "creator_bid",
         "orders_link",
         "created_at",
         "updated_at",

@@ -1,12 +1,16 @@
-"""Refunds (read-only, with a retry action) and the refunds awaiting a second staff
-member's approval (approve or reject).
+"""Refunds (read-only, with a retry action, a search and a CSV export) and the refunds
+awaiting a second staff member's approval (approve or reject). A staff account linked to
+creators sees only the refunds and approvals of their orders (``orders.admin.scoping``).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from orders.admin.exports import CsvExportMixin, currency_code, product_titles
 from orders.admin.orders import PaymentChannelFilter
+from orders.admin.scoping import CreatorScopedAdminMixin
+from orders.admin.search import REFUND_SEARCH_HELP, refund_search
 from orders.models import ApprovalStatus, Order, Refund, RefundApproval
 from orders.services import staff
 from payments.models import PingxxOrder, SandboxAttempt, StripeOrder
@@ -24,7 +28,13 @@ from payments_project.errors import ServiceError
 
 
 @admin.register(Refund)
-class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(
+    CsvExportMixin,
+    CreatorScopedAdminMixin,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     list_display = (
         "refund_bid",
         "order_link",
@@ -38,10 +48,30 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_select_related = ("order", "requested_by")
     list_filter = ("status", PaymentChannelFilter, ("created_at", admin.DateFieldListFilter))
+    # Shows the search box; get_search_results decides what a term matches.
     search_fields = ("=refund_bid", "=order__order_bid", "=order__user_bid", "=provider_refund_id")
-    search_help_text = "Exact refund id, order id, user id or provider refund id."
+    search_help_text = REFUND_SEARCH_HELP
     ordering = ("-id",)
     sortable_by = ()
+    scope_prefix = "order__"
+    export_filename = "refunds"
+    export_header = (
+        "refund_bid",
+        "order_bid",
+        "user_bid",
+        "product_bid",
+        "product_title",
+        "status_code",
+        "status",
+        "payment_channel",
+        "currency",
+        "amount",
+        "provider_refund_id",
+        "reason",
+        "requested_by",
+        "created_at",
+        "settled_at",
+    )
     fieldsets = (
         (
             None,
@@ -72,6 +102,31 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Times", {"fields": ("created_at", "updated_at", "settled_at")}),
     )
     readonly_fields = ("order_link", "amount_display", "attempt_link", "raw_pretty")
+
+    def get_search_results(self, request, queryset, search_term):
+        condition = refund_search(search_term)
+        return (queryset if condition is None else queryset.filter(condition)), False
+
+    def export_rows(self, chunk: list[Refund]):
+        titles = product_titles(refund.order.product_bid for refund in chunk)
+        for refund in chunk:
+            yield (
+                refund.refund_bid,
+                refund.order.order_bid,
+                refund.order.user_bid,
+                refund.order.product_bid,
+                titles.get(refund.order.product_bid, ""),
+                refund.status,
+                refund.get_status_display(),
+                refund.payment_channel,
+                currency_code(refund.currency),
+                refund.amount,
+                refund.provider_refund_id or "",
+                refund.reason,
+                refund.requested_by.get_username() if refund.requested_by else "",
+                refund.created_at,
+                refund.settled_at,
+            )
 
     @admin.display(description="order")
     def order_link(self, refund: Refund) -> str:
@@ -126,9 +181,12 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundApproval)
-class RefundApprovalAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundApprovalAdmin(
+    CreatorScopedAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Refunds above the threshold, approved or rejected by a second staff member."""
 
+    scope_prefix = "order__"
     list_display = (
         "pk",
         "order_link",

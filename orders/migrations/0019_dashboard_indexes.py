@@ -4,7 +4,6 @@
 # they succeeded on order_refunds. Both tables are this service's own; MariaDB builds
 # the indexes in place while they take writes.
 
-from django.conf import settings
 from django.db import migrations
 
 import payments_project.db
@@ -12,8 +11,7 @@ import payments_project.db
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0017_platform_columns"),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ("orders", "0018_staff_creators_and_search"),
     ]
 
     operations = [

@@ -170,6 +170,9 @@ def _order_new(
         discount_price=discount,
         paid_price=Decimal("0.00"),
         currency=product.currency,
+        # The course's author, as the platform keeps it on its orders: what scopes the
+        # support console for staff linked to creators.
+        creator_bid=product.creator_bid,
         payment_channel=(channel or registry.default_channel()) if quote.payable else FREE,
         status=S.INIT,
     )

@@ -87,6 +87,7 @@ def entitlement_grant(
             payable_price=Decimal("0.00"),
             paid_price=Decimal("0.00"),
             currency=product.currency,
+            creator_bid=product.creator_bid,
             payment_channel=GRANT_CHANNEL,
             status=S.INIT,
         )
@@ -139,13 +140,17 @@ def product_upsert(
     currency: str,
     active: bool,
     description: str | None = None,
+    creator_bid: str | None = None,
 ) -> tuple[Product, bool]:
     """Create or update the product ``product_bid`` (a platform course): (product,
     created). Open orders keep their price until they are used again (repriced then).
-    Concurrent first PUTs of one product make it once; the others update it."""
+    Concurrent first PUTs of one product make it once; the others update it.
+    ``description`` and ``creator_bid`` (the course's author) are kept when not given."""
     fields = {"name": name, "price": price, "currency": currency, "active": active}
     if description is not None:
         fields["description"] = description
+    if creator_bid is not None:
+        fields["creator_bid"] = creator_bid
     while True:
         with transaction.atomic():
             product = Product.objects.select_for_update().filter(product_bid=product_bid).first()

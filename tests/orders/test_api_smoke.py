@@ -22,6 +22,7 @@ def test_buy_pay_and_see_the_order(sandbox_channel):
     assert products.json()[0] == {
         "product_bid": product.product_bid, "name": product.name, "description": "",
         "price": "19.90", "currency": "cny", "price_display": "CN¥19.90", "active": True,
+        "creator_bid": "",
     }  # fmt: skip
     # The display field follows the reader's language.
     in_chinese = APIClient().get("/api/products/", HTTP_ACCEPT_LANGUAGE="zh-CN")

@@ -1,0 +1,100 @@
+"""What the support console's search box finds, on tables of a million orders.
+
+The whole box is one term (not words searched separately). Every kind of match is an
+indexed condition, or a small bounded lookup turned into one first:
+
+- an exact order, user or product id (their own indexes);
+- a provider id of one of the order's attempts: Ping++ charge, transaction number,
+  Stripe PaymentIntent, Checkout Session, charge (indexed lookups on the attempt tables,
+  at most ``PROVIDER_ID_MATCHES`` orders);
+- an e-mail address: the accounts with that e-mail (indexed ``auth_user.email``), then
+  their user_bids;
+- part of a product's name (any case): the products' bids (a small table), then their
+  orders by ``shifu_bid``;
+- an amount (``19.90``, ``¥19.90``, ``CN¥19.90``, ``19.90 CNY``): orders whose
+  ``paid_price`` is exactly that (indexed; unpaid orders have paid nothing), in that
+  currency when the term names an ISO code; refunds whose amount is exactly that.
+
+The conditions are OR-ed into one query the database serves by merging indexes.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from orders.models import Order
+from orders.selectors import parse_amount, product_bids_named, user_bids_for_email
+from payments.models import PingxxOrder, StripeOrder
+
+# Provider ids looked up when a search names one, at most this many orders.
+PROVIDER_ID_MATCHES = 100
+# A refund search by user finds the refunds of at most this many of their orders.
+REFUND_ORDER_MATCHES = 1_000
+
+ORDER_SEARCH_HELP = (
+    "Exact order, user or product id; an e-mail address; part of a product's name; an "
+    "amount paid (19.90, CN¥19.90, 19.90 CNY); or a Ping++ charge / transaction number or "
+    "Stripe PaymentIntent / Checkout Session / charge id of one of its attempts."
+)
+REFUND_SEARCH_HELP = (
+    "Exact refund, order or user id, provider refund id; the user's e-mail address; or "
+    "an amount refunded (19.90, CN¥19.90)."
+)
+
+
+def order_bids_for_provider_id(term: str) -> list[str]:
+    """Orders whose Ping++ or Stripe attempt carries the provider id ``term``.
+
+    One indexed lookup per table, bounded; the order search then filters on a list of
+    order bids instead of OR-ing subqueries, which MySQL would run once per order row.
+    """
+    pingxx = PingxxOrder.objects.filter(
+        Q(charge_id=term) | Q(transaction_no=term) | Q(pingxx_order_bid=term)
+    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
+    stripe = StripeOrder.objects.filter(
+        Q(payment_intent_id=term)
+        | Q(checkout_session_id=term)
+        | Q(latest_charge_id=term)
+        | Q(stripe_order_bid=term)
+    ).values_list("order_bid", flat=True)[:PROVIDER_ID_MATCHES]
+    return [*pingxx, *stripe]
+
+
+def _amount_condition(term: str, field: str, currency_field: str) -> Q | None:
+    found = parse_amount(term)
+    if found is None or not found[0]:  # "0" would be every unpaid order
+        return None
+    amount, currency = found
+    return Q(**{field: amount, **({currency_field: currency} if currency else {})})
+
+
+def order_search(term: str) -> Q | None:
+    """The orders ``term`` names (see the module), as one condition; None for none."""
+    term = term.strip()
+    if not term:
+        return None
+    one_word = not term.split()[1:]
+    order_bids = [term, *order_bids_for_provider_id(term)] if one_word else [term]
+    condition = (
+        Q(order_bid__in=order_bids)
+        | Q(user_bid__in=[term, *user_bids_for_email(term)])
+        | Q(product_bid__in=[term, *product_bids_named(term)])
+    )
+    amount = _amount_condition(term, "paid_price", "currency")
+    return condition if amount is None else condition | amount
+
+
+def refund_search(term: str) -> Q | None:
+    """The refunds ``term`` names: by their own ids, their order's or user's (the
+    orders first, bounded), or their amount."""
+    term = term.strip()
+    if not term:
+        return None
+    order_ids = list(
+        Order.objects.filter(
+            Q(order_bid=term) | Q(user_bid__in=[term, *user_bids_for_email(term)])
+        ).values_list("pk", flat=True)[:REFUND_ORDER_MATCHES]
+    )
+    condition = Q(refund_bid=term) | Q(provider_refund_id=term) | Q(order_id__in=order_ids)
+    amount = _amount_condition(term, "amount", "currency")
+    return condition if amount is None else condition | amount
