@@ -135,10 +135,8 @@ def _poller(order: Order, state: str, *, go: str = "") -> dict[str, Any]:
 
 @login_required
 def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
-    order = (
-        Order.objects.live()
-        .annotate(paid_at=selectors.paid_at())
-        .get(pk=_own_order(request, order_bid).pk)
+    order = selectors.orders_with_paid_at(Order.objects.live()).get(
+        pk=_own_order(request, order_bid).pk
     )
     attempt = selectors.order_latest_attempt(order)
     state = checkout.order_state(order, attempt)
