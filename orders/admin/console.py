@@ -150,15 +150,14 @@ class SupportConsoleMixin:
             self.log_change(request, order, f"Refund of {amount} failed: {exc.message}")
             self.message_user(request, f"Refund not made: {exc.message}", messages.ERROR)
             return self._order_page(order)
+        shown = money(amount, order.currency)
         if isinstance(result, RefundApproval):
             message = (
-                f"Refund of {amount} {order.currency.upper()} awaits a second staff "
-                f"member's approval (approval {result.pk})."
+                f"Refund of {shown} awaits a support lead's approval (approval {result.pk}): "
+                "nothing is sent to the provider until then."
             )
         else:
-            message = f"Refund {result.refund_bid} of {amount} {order.currency.upper()}: " + (
-                result.status
-            )
+            message = f"Refund {result.refund_bid} of {shown}: {result.status}"
         self.log_change(request, order, message)
         self.message_user(request, message, messages.SUCCESS)
         return self._order_page(order)
