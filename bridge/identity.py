@@ -56,6 +56,22 @@ def user_bid_for(user: Any) -> str:
     return known
 
 
+def accounts_by_user_bid(user_bids) -> dict[str, Any]:
+    """The accounts whose orders are keyed by ``user_bids`` (what ``user_bid_for``
+    gives), in two queries whatever their number: platform users through their
+    identity, local accounts by primary key. A user_bid without an account is left out."""
+    bids = {bid for bid in user_bids if bid}
+    found: dict[str, Any] = {
+        identity.user_bid: identity.user
+        for identity in PlatformUser.objects.filter(user_bid__in=bids).select_related("user")
+    }
+    local = [int(bid) for bid in bids - found.keys() if bid.isdigit() and len(bid) <= 18]
+    for user in get_user_model().objects.filter(pk__in=local):
+        if not user.get_username().startswith(SHADOW_PREFIX):
+            found[str(user.pk)] = user
+    return found
+
+
 def token_from(request) -> tuple[str, str] | None:
     """The platform token a request carries and where: ``Token`` header, then
     ``Authorization: Bearer``, then the ``token`` cookie."""

@@ -14,7 +14,13 @@ from django.db import models
 from django.db.models import F, Q
 
 from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, new_bid
-from payments_project.money import InvalidInput, exponent, normalize_currency, to_minor
+from payments_project.money import (
+    InvalidInput,
+    exponent,
+    format_money,
+    normalize_currency,
+    to_minor,
+)
 
 # The legacy price columns are DECIMAL(10,2): currencies with a finer minor unit
 # (KWD, BHD...) cannot be priced exactly, so they are refused rather than rounded.
@@ -442,7 +448,7 @@ class RefundApproval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"approval {self.pk} of {self.amount} {self.currency.upper()}"
+        return f"approval {self.pk} of {format_money(self.amount, self.currency)}"
 
 
 class PurchaseLock(models.Model):

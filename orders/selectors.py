@@ -40,6 +40,19 @@ def user_bid_for(user: Any) -> str:
     return identity.user_bid_for(user)
 
 
+def accounts_by_user_bid(user_bids) -> dict[str, Any]:
+    """The accounts behind ``user_bids``, for showing whose orders they are: two
+    queries whatever their number (``bridge.identity.accounts_by_user_bid``)."""
+    return identity.accounts_by_user_bid(user_bids)
+
+
+def account_label(account: Any) -> str:
+    """An account as staff recognise it: its e-mail, else its username."""
+    if account is None:
+        return ""
+    return account.email or account.get_username()
+
+
 def order_latest_attempt(order: Order) -> Any:
     """The order's newest attempt on its channel, or None (none yet, or a channel with no
     attempts: ``free``, ``grant``). Read only: no provider call; the platform's own

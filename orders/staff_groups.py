@@ -24,6 +24,7 @@ SUPPORT_LEAD = "support lead"
 
 _SUPPORT_PERMISSIONS = (
     "orders.view_order",
+    "orders.view_orderevent",
     "orders.view_refund",
     "orders.add_refund",
     "orders.view_refundapproval",

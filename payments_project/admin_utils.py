@@ -181,6 +181,12 @@ money = format_money
 minor_money = format_minor
 
 
+def staff_name(user: Any) -> str:
+    """A staff member as text, not a link: an account's page is for those who manage
+    accounts, and a link the reader may not open answers 403."""
+    return user.get_username() if user is not None else EMPTY
+
+
 def label_with_code(obj: models.Model, field: str = "status") -> str:
     """The human label of a coded column and its legacy code: ``paid (502)``."""
     value = getattr(obj, field)

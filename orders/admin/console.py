@@ -90,10 +90,18 @@ class SupportConsoleMixin:
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The page's buttons: only the actions that apply to this order now (no
+        *Refund* with nothing to refund, no *Mark paid* on a paid order)."""
+        order = self.get_queryset(request).filter(pk=object_id).first()
         extra_context = {
             **(extra_context or {}),
-            "can_refund": self.has_refund_permission(request),
+            "can_refund": self.has_refund_permission(request)
+            and order is not None
+            and order_refundable_amount(order) > 0,
             "can_manage": self.has_manage_permission(request),
+            "can_mark_paid": self.has_manage_permission(request)
+            and order is not None
+            and order.status in staff.MARK_PAID_FROM,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -7,14 +7,31 @@ account linked to creators sees only their orders (``orders.admin.scoping``).
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.contrib.admin.views.main import ChangeList
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from orders.admin.console import SupportConsoleMixin
 from orders.admin.exports import CsvExportMixin, currency_code, product_titles
 from orders.admin.scoping import CreatorScopedAdminMixin
 from orders.admin.search import ORDER_SEARCH_HELP, order_search
-from orders.models import Order, OrderEvent, OrderStatus, Product, Refund
-from orders.selectors import order_price_lines, order_refundable_amount, orders_with_paid_at
+from orders.models import (
+    ApprovalStatus,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundApproval,
+)
+from orders.selectors import (
+    account_label,
+    accounts_by_user_bid,
+    order_attempts,
+    order_price_lines,
+    order_refundable_amount,
+    orders_with_paid_at,
+)
 from payments.models import (
     NATIVE_ATTEMPTS,
     PingxxOrder,
@@ -52,7 +69,7 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
         "payment_channel",
         "provider_refund_id",
         "reason",
-        "requested_by",
+        "requested_by_name",
         "created_at",
         "settled_at",
     )
@@ -65,9 +82,18 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("requested_by")
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        """Whoever may see the order sees its refunds."""
+        return request.user.has_perm("orders.view_order")
+
     @admin.display(description="amount")
     def amount_display(self, refund: Refund) -> str:
         return money(refund.amount, refund.currency)
+
+    @admin.display(description="requested by")
+    def requested_by_name(self, refund: Refund) -> str:
+        """The staff member's name (not a link: support staff cannot open accounts)."""
+        return refund.requested_by.get_username() if refund.requested_by_id else EMPTY
 
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -84,6 +110,10 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        """Whoever may see the order sees its history."""
+        return request.user.has_perm("orders.view_order")
 
     @admin.display(description="status")
     def status_change(self, event: OrderEvent) -> str:
@@ -108,10 +138,13 @@ class OrderAdmin(
     ReadOnlyAdminMixin,
     admin.ModelAdmin,
 ):
+    # Whose order and which course at a glance: the buyer's e-mail and the course's
+    # name, read for the whole page in three queries (OrderChangeList); the ids are
+    # searchable and on the order's page.
     list_display = (
         "order_bid",
-        "user_bid",
-        "product_bid",
+        "buyer",
+        "course",
         "status_label",
         "payment_channel",
         "payable",
@@ -140,7 +173,7 @@ class OrderAdmin(
             {
                 "fields": (
                     "order_bid",
-                    "user_bid",
+                    "buyer_account",
                     "product_link",
                     "status_label",
                     "payment_channel",
@@ -150,7 +183,17 @@ class OrderAdmin(
         ),
         (
             "Money",
-            {"fields": ("currency", "price_lines", "payable", "paid", "refunded", "refundable")},
+            {
+                "fields": (
+                    "currency",
+                    "price_lines",
+                    "payable",
+                    "paid",
+                    "refunded",
+                    "awaiting_approval",
+                    "refundable",
+                )
+            },
         ),
         (
             "Payment attempts",
@@ -167,6 +210,8 @@ class OrderAdmin(
         ("Times", {"fields": ("created_at", "updated_at")}),
     )
     readonly_fields = (
+        "buyer_account",
+        "awaiting_approval",
         "product_link",
         "status_label",
         "price_lines",
@@ -201,6 +246,27 @@ class OrderAdmin(
         "paid_at",
     )
 
+    def get_changelist(self, request, **kwargs):
+        return OrderChangeList
+
+    def get_fieldsets(self, request, obj=None):
+        """The attempts of the channels the order used, not an empty row per channel."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        used = {attempt["payment_channel"] for attempt in order_attempts(obj)}
+        used.add(obj.payment_channel)
+        shown = {
+            "pingxx_attempts": "pingxx" in used,
+            "stripe_attempts": "stripe" in used,
+            "sandbox_attempts": "sandbox" in used,
+            "native_attempts": bool(used & set(NATIVE_ATTEMPTS)),
+        }
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if shown.get(f, True)]})
+            for name, options in fieldsets
+        ]
+
     def get_search_results(self, request, queryset, search_term):
         condition = order_search(search_term)
         return (queryset if condition is None else queryset.filter(condition)), False
@@ -233,6 +299,47 @@ class OrderAdmin(
     @admin.display(description="status")
     def status_label(self, order: Order) -> str:
         return label_with_code(order)
+
+    @admin.display(description="buyer")
+    def buyer(self, order: Order) -> str:
+        return getattr(order, "buyer_label", "") or order.user_bid
+
+    @admin.display(description="course")
+    def course(self, order: Order) -> str:
+        return getattr(order, "course_name", "") or order.product_bid
+
+    @admin.display(description="buyer")
+    def buyer_account(self, order: Order) -> str:
+        """The platform's user id, and the account behind it as staff recognise it."""
+        account = accounts_by_user_bid([order.user_bid]).get(order.user_bid)
+        if account is None:
+            return f"user {order.user_bid} (no account here)"
+        name = account.get_username()
+        email = f" <{account.email}>" if account.email else ""
+        return f"{name}{email}, user {order.user_bid}"
+
+    @admin.display(description="awaiting approval")
+    def awaiting_approval(self, order: Order) -> str:
+        """Refunds asked for above the threshold, waiting for a support lead."""
+        awaiting = list(
+            RefundApproval.objects.filter(order=order, status=ApprovalStatus.AWAITING).order_by(
+                "id"
+            )
+        )
+        if not awaiting:
+            return EMPTY
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>: {}',
+            (
+                (
+                    admin_change_url(RefundApproval, approval.pk),
+                    money(approval.amount, approval.currency),
+                    approval.reason,
+                )
+                for approval in awaiting
+            ),
+        )
 
     @admin.display(description="payable")
     def payable(self, order: Order) -> str:
@@ -295,6 +402,20 @@ class OrderAdmin(
             admin_changelist_url(WebhookEvent, order_bid=order.order_bid),
             "events received for this order",
         )
+
+
+class OrderChangeList(ChangeList):
+    """The page's orders with their buyer's e-mail and their course's name: three
+    queries a page, whatever its size."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        orders = list(self.result_list)
+        accounts = accounts_by_user_bid(order.user_bid for order in orders)
+        names = product_titles(order.product_bid for order in orders)
+        for order in orders:
+            order.buyer_label = account_label(accounts.get(order.user_bid))
+            order.course_name = names.get(order.product_bid, "")
 
 
 def _attempts_table(model, order: Order) -> str:

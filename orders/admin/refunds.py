@@ -6,6 +6,8 @@ creators sees only the refunds and approvals of their orders (``orders.admin.sco
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from orders.admin.exports import CsvExportMixin, currency_code, product_titles
 from orders.admin.orders import PaymentChannelFilter
@@ -23,6 +25,7 @@ from payments_project.admin_utils import (
     link,
     money,
     pretty_json,
+    staff_name,
 )
 from payments_project.errors import ServiceError
 
@@ -82,7 +85,7 @@ class RefundAdmin(
                     "amount_display",
                     "status",
                     "reason",
-                    "requested_by",
+                    "requested_by_name",
                 )
             },
         ),
@@ -150,6 +153,10 @@ class RefundAdmin(
             return refund.attempt_bid
         return link(url, refund.attempt_bid)
 
+    @admin.display(description="requested by")
+    def requested_by_name(self, refund: Refund) -> str:
+        return staff_name(refund.requested_by)
+
     @admin.display(description="raw provider refund")
     def raw_pretty(self, refund: Refund) -> str:
         return pretty_json(refund.raw)
@@ -188,7 +195,7 @@ class RefundApprovalAdmin(
 
     scope_prefix = "order__"
     list_display = (
-        "pk",
+        "number",
         "order_link",
         "amount_display",
         "status",
@@ -203,9 +210,41 @@ class RefundApprovalAdmin(
     search_fields = ("=order__order_bid",)
     ordering = ("-id",)
     sortable_by = ()
-    fields = (*list_display[1:], "decided_at", "note")
-    readonly_fields = ("order_link", "amount_display")
+    fields = (
+        "order_link",
+        "amount_display",
+        "status",
+        "reason",
+        "requested_by_name",
+        "decided_by_name",
+        "created_at",
+        "refund",
+        "decided_at",
+        "note",
+    )
+    readonly_fields = ("order_link", "amount_display", "requested_by_name", "decided_by_name")
     actions = ("approve_selected", "reject_selected")
+    change_form_template = "admin/orders/refundapproval/change_form.html"
+
+    @admin.display(description="#", ordering="pk")
+    def number(self, approval: RefundApproval) -> int:
+        return approval.pk
+
+    @admin.display(description="requested by")
+    def requested_by_name(self, approval: RefundApproval) -> str:
+        return staff_name(approval.requested_by)
+
+    @admin.display(description="decided by")
+    def decided_by_name(self, approval: RefundApproval) -> str:
+        return staff_name(approval.decided_by)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_decide": self.has_approve_permission(request),
+            "actions_url": reverse("admin:orders_refundapproval_changelist"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or self.has_refund_permission(request)
@@ -228,15 +267,47 @@ class RefundApprovalAdmin(
 
     @admin.action(description="Approve the selected refunds", permissions=["approve"])
     def approve_selected(self, request, queryset):
-        self._decide(request, queryset, approve=True)
+        return self._decide(request, queryset, approve=True)
 
     @admin.action(description="Reject the selected refunds", permissions=["approve"])
     def reject_selected(self, request, queryset):
-        self._decide(request, queryset, approve=False)
+        return self._decide(request, queryset, approve=False)
 
-    def _decide(self, request, queryset, *, approve: bool) -> None:
-        awaiting = queryset.filter(status=ApprovalStatus.AWAITING).select_related("order")
-        for approval in awaiting[:50]:
+    def _decide(self, request, queryset, *, approve: bool):
+        """First a page that shows what would be refunded (order, amount, what is left
+        to refund, reason); then, once confirmed, the decisions."""
+        awaiting = list(
+            queryset.filter(status=ApprovalStatus.AWAITING).select_related("order", "requested_by")[
+                :50
+            ]
+        )
+        if not awaiting:
+            self.message_user(request, "None of them awaits approval.", messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/orders/approval_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.model._meta,
+                    "title": "Approve refunds?" if approve else "Reject refunds?",
+                    "approve": approve,
+                    "action": request.POST.get("action", ""),
+                    "rows": [
+                        {
+                            "approval": approval,
+                            "amount": money(approval.amount, approval.currency),
+                            "paid": money(approval.order.paid_price, approval.currency),
+                            "refunded": money(approval.order.refunded_price, approval.currency),
+                            "requested_by": staff_name(approval.requested_by),
+                            "order_url": admin_change_url(Order, approval.order_id),
+                        }
+                        for approval in awaiting
+                    ],
+                },
+            )
+        for approval in awaiting:
             try:
                 if approve:
                     refund = staff.refund_approve(approval=approval, actor=request.user)
@@ -252,3 +323,4 @@ class RefundApprovalAdmin(
             self.log_change(request, approval, message)
             self.log_change(request, approval.order, f"{approval}: {message}")
             self.message_user(request, f"{approval}: {message}", messages.SUCCESS)
+        return None

@@ -83,6 +83,11 @@ def test_an_agent_refunds_part_a_lead_approves_a_large_refund_and_the_dashboard_
     refund(browser, "150.00", "Course cancelled")
     approval = RefundApproval.objects.get()
     assert approval.status == ApprovalStatus.AWAITING and order.refunds.count() == 1
+    page = browser.find_element(By.ID, "content-main").text
+    assert "CN¥150.00: Course cancelled" in page  # awaiting approval, on the order's page
+    # The order's history, as the agent sees it.
+    history = browser.find_element(By.ID, "events-group").text
+    assert "refund" in history and "paid" in history
     browser.shot("order-history", keep="admin-order")
 
     # The lead approves it from the approvals list.
@@ -91,6 +96,12 @@ def test_an_agent_refunds_part_a_lead_approves_a_large_refund_and_the_dashboard_
     browser.find_element(By.CSS_SELECTOR, "#result_list input.action-select").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("approve_selected")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    # What would be refunded, before anything is sent.
+    table = wait_for(browser, EC.presence_of_element_located((By.ID, "approvals-to-decide")))
+    assert "CN¥150.00" in table.text and "Course cancelled" in table.text
+    browser.shot("approve-confirm")
+    assert approval.__class__.objects.get().status == ApprovalStatus.AWAITING
+    browser.find_element(By.CSS_SELECTOR, "input[value='Yes, approve and refund']").click()
     wait_for(browser, EC.presence_of_element_located((By.CSS_SELECTOR, ".messagelist .success")))
     browser.shot("approved")
     approval.refresh_from_db()

@@ -167,18 +167,31 @@ def test_large_refund_waits_for_another_staff_member(client, threshold):
     assert refund(client, order, "5.00").status_code == 200  # form error
 
     # The requester cannot approve their own refund.
-    client.post(APPROVALS, {"action": "approve_selected", "_selected_action": [approval.pk]})
+    client.post(
+        APPROVALS,
+        {"action": "approve_selected", "_selected_action": [approval.pk], "confirm": "yes"},
+    )
     approval.refresh_from_db()
     assert approval.status == ApprovalStatus.AWAITING and not Refund.objects.exists()
 
     # An agent without the lead's permission is not offered the action.
     client.force_login(agent_only)
-    client.post(APPROVALS, {"action": "approve_selected", "_selected_action": [approval.pk]})
+    client.post(
+        APPROVALS,
+        {"action": "approve_selected", "_selected_action": [approval.pk], "confirm": "yes"},
+    )
     approval.refresh_from_db()
     assert approval.status == ApprovalStatus.AWAITING and not Refund.objects.exists()
 
     client.force_login(approver)
-    client.post(APPROVALS, {"action": "approve_selected", "_selected_action": [approval.pk]})
+    # First what would be refunded, and nothing sent; then, confirmed, the refund.
+    approve = {"action": "approve_selected", "_selected_action": [approval.pk]}
+    page = client.post(APPROVALS, approve)
+    assert page.status_code == 200 and "Yes, approve and refund" in page.content.decode()
+    assert "CN¥15.00" in page.content.decode() and "asker" in page.content.decode()
+    approval.refresh_from_db()
+    assert approval.status == ApprovalStatus.AWAITING and not Refund.objects.exists()
+    client.post(APPROVALS, {**approve, "confirm": "yes"})
     approval.refresh_from_db()
     assert approval.status == ApprovalStatus.APPROVED and approval.decided_by == approver
     assert approval.refund.status == RefundStatus.SUCCEEDED
@@ -196,7 +209,8 @@ def test_rejected_refund_refunds_nothing(client, threshold):
     approval = RefundApproval.objects.get()
     rejecter = agent("rejecter", "add_refund", "change_refundapproval")
     client.force_login(rejecter)
-    client.post(APPROVALS, {"action": "reject_selected", "_selected_action": [approval.pk]})
+    reject = {"action": "reject_selected", "_selected_action": [approval.pk], "confirm": "yes"}
+    client.post(APPROVALS, reject)
     approval.refresh_from_db()
     assert approval.status == ApprovalStatus.REJECTED
     assert not Refund.objects.exists()
