@@ -96,3 +96,10 @@ def order_state(order: Order, attempt) -> str:
     if attempt is not None and attempt.get_status_display() == "failed":
         return "failed"
     return "waiting"
+
+
+def way_of(order: Order, attempt) -> str:
+    """The ``channel:method`` the order's latest payment used, to pay again the same way
+    (the channel's default method when there is no attempt yet)."""
+    method = getattr(attempt, "method_name", "") if attempt is not None else ""
+    return f"{order.payment_channel}:{method}" if method else order.payment_channel

@@ -67,6 +67,24 @@ def products_on_sale():
     return Product.objects.filter(active=True).order_by("name")
 
 
+def orders_owning(user_bid: str, product_bids: list[str]) -> dict[str, str]:
+    """``{product_bid: order_bid}`` of the products the user has paid for (one query)."""
+    rows = (
+        Order.objects.live()
+        .filter(user_bid=user_bid, product_bid__in=product_bids, status=OrderStatus.PAID)
+        .order_by("id")
+        .values_list("product_bid", "order_bid")
+    )
+    return dict(rows)
+
+
+def product_names(product_bids) -> dict[str, str]:
+    """``{product_bid: name}`` in one query."""
+    return dict(
+        Product.objects.filter(product_bid__in=set(product_bids)).values_list("product_bid", "name")
+    )
+
+
 def orders_for_user(user: Any):
     return Order.objects.live().filter(user_bid=user_bid_for(user)).order_by("-id")
 

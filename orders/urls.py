@@ -7,6 +7,7 @@ from orders import views
 urlpatterns = [
     path("", views.shop, name="shop"),
     path("buy/<str:product_bid>/", views.buy, name="shop-buy"),
+    path("orders/", views.my_orders, name="shop-orders"),
     path("orders/<str:order_bid>/", views.order_detail, name="shop-order"),
     path("orders/<str:order_bid>/sync/", views.order_sync, name="shop-order-sync"),
     path("orders/<str:order_bid>/state/", views.order_state, name="shop-order-state"),

@@ -33,7 +33,9 @@ def qr_svg(url: str) -> str:
 
 
 def _message(request: HttpRequest, exc: ServiceError) -> None:
-    messages.error(request, f"{exc.message} ({exc.code})")
+    """The refusal as a sentence for the buyer; its stable code rides along as the
+    message's class (``error already_purchased``), for scripts and tests."""
+    messages.error(request, exc.message, extra_tags=exc.code)
 
 
 def _own_order(request: HttpRequest, order_bid: str) -> Order:
@@ -45,16 +47,26 @@ def _own_order(request: HttpRequest, order_bid: str) -> Order:
 def shop(request: HttpRequest) -> HttpResponse:
     ways = checkout.ways_to_pay(request)
     products = list(selectors.products_on_sale())
+    owned = {}
+    if request.user.is_authenticated:
+        owned = selectors.orders_owning(
+            selectors.user_bid_for(request.user), [p.product_bid for p in products]
+        )
     for product in products:
         product.ways = checkout.ways_for(product.currency, ways)
-    context = {
-        "products": products,
-        "any_way": bool(ways),
-        "orders": selectors.orders_for_user(request.user)[:20]
-        if request.user.is_authenticated
-        else [],
-    }
+        product.owned_by = owned.get(product.product_bid, "")
+    context = {"products": products, "any_way": bool(ways)}
     return render(request, "orders/shop.html", context)
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    """The buyer's orders, newest first, with their course and state."""
+    orders = list(selectors.orders_for_user(request.user)[:50])
+    names = selectors.product_names(order.product_bid for order in orders)
+    for order in orders:
+        order.course_name = names.get(order.product_bid, order.product_bid)
+    return render(request, "orders/my_orders.html", {"orders": orders})
 
 
 @login_required
@@ -143,6 +155,7 @@ def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
     context = {
         "order": order,
         "state": state,
+        "pay_again": checkout.way_of(order, attempt) if state in ("waiting", "failed") else "",
         "product": Product.objects.filter(product_bid=order.product_bid).first(),
         "lines": selectors.order_price_lines(order),
         "attempt": attempt,
@@ -214,4 +227,6 @@ def sandbox_pay(request: HttpRequest, attempt_bid: str) -> HttpResponse:
     attempt.refresh_from_db()
     if order is not None:
         order.refresh_from_db()
-    return render(request, "payments/sandbox_pay.html", {"attempt": attempt, "order": order})
+    product = order and Product.objects.filter(product_bid=order.product_bid).first()
+    context = {"attempt": attempt, "order": order, "product": product}
+    return render(request, "payments/sandbox_pay.html", context)

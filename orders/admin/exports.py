@@ -33,8 +33,6 @@ from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from orders.models import Product
-
 # Rows read in one query; the most an export holds in memory at once.
 EXPORT_CHUNK = 1_000
 # What a spreadsheet reads as the start of a formula.
@@ -79,13 +77,6 @@ def chunks(queryset: QuerySet, size: int | None = None) -> Iterator[list]:
         if len(rows) < size:
             return
         last = rows[-1].pk
-
-
-def product_titles(product_bids: Iterable[str]) -> dict[str, str]:
-    """The names of the products ``product_bids``, in one query."""
-    return dict(
-        Product.objects.filter(product_bid__in=set(product_bids)).values_list("product_bid", "name")
-    )
 
 
 def csv_stream(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from orders.admin.console import SupportConsoleMixin
-from orders.admin.exports import CsvExportMixin, currency_code, product_titles
+from orders.admin.exports import CsvExportMixin, currency_code
 from orders.admin.scoping import CreatorScopedAdminMixin
 from orders.admin.search import ORDER_SEARCH_HELP, order_search
 from orders.models import (
@@ -31,6 +31,7 @@ from orders.selectors import (
     order_price_lines,
     order_refundable_amount,
     orders_with_paid_at,
+    product_names,
 )
 from payments.models import (
     NATIVE_ATTEMPTS,
@@ -275,7 +276,7 @@ class OrderAdmin(
         return orders_with_paid_at(queryset)
 
     def export_rows(self, chunk: list[Order]):
-        titles = product_titles(order.product_bid for order in chunk)
+        titles = product_names(order.product_bid for order in chunk)
         for order in chunk:
             yield (
                 order.order_bid,
@@ -412,7 +413,7 @@ class OrderChangeList(ChangeList):
         super().get_results(request)
         orders = list(self.result_list)
         accounts = accounts_by_user_bid(order.user_bid for order in orders)
-        names = product_titles(order.product_bid for order in orders)
+        names = product_names(order.product_bid for order in orders)
         for order in orders:
             order.buyer_label = account_label(accounts.get(order.user_bid))
             order.course_name = names.get(order.product_bid, "")

@@ -9,11 +9,12 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from orders.admin.exports import CsvExportMixin, currency_code, product_titles
+from orders.admin.exports import CsvExportMixin, currency_code
 from orders.admin.orders import PaymentChannelFilter
 from orders.admin.scoping import CreatorScopedAdminMixin
 from orders.admin.search import REFUND_SEARCH_HELP, refund_search
 from orders.models import ApprovalStatus, Order, Refund, RefundApproval
+from orders.selectors import product_names
 from orders.services import staff
 from payments.models import PingxxOrder, SandboxAttempt, StripeOrder
 from payments_project.admin_utils import (
@@ -111,7 +112,7 @@ class RefundAdmin(
         return (queryset if condition is None else queryset.filter(condition)), False
 
     def export_rows(self, chunk: list[Refund]):
-        titles = product_titles(refund.order.product_bid for refund in chunk)
+        titles = product_names(refund.order.product_bid for refund in chunk)
         for refund in chunk:
             yield (
                 refund.refund_bid,

@@ -20,6 +20,7 @@ def log_in(browser, user, next_path="/"):
     browser.find_element(By.NAME, "username").send_keys(user.username)
     browser.find_element(By.NAME, "password").send_keys("password")
     browser.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    wait_for(browser, EC.presence_of_element_located((By.ID, "my-orders-link")))
 
 
 def wait_for(browser, condition, seconds=15):

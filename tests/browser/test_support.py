@@ -35,7 +35,7 @@ def admin_log_in(browser, user):
     browser.find_element(By.NAME, "username").send_keys(user.username)
     browser.find_element(By.NAME, "password").send_keys("password")
     browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    wait_for(browser, EC.presence_of_element_located((By.ID, "content-main")))
+    wait_for(browser, EC.presence_of_element_located((By.ID, "user-tools")))
 
 
 def refund(browser, amount, reason):
