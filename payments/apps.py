@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class PaymentsConfig(AppConfig):
     name = "payments"
-    verbose_name = "Payments"
+    verbose_name = "Payment attempts, by channel"
 
     def ready(self) -> None:
         from payments import checks  # noqa: F401  (registers its system checks)

@@ -151,6 +151,8 @@ class PingxxOrder(models.Model):
     objects = OrderDomain()
 
     class Meta:
+        verbose_name = "Ping++ attempt"
+        verbose_name_plural = "Ping++ attempts"
         db_table = "order_pingxx_orders"
         db_table_comment = "Order pingxx orders"
         indexes = [
@@ -288,6 +290,8 @@ class StripeOrder(models.Model):
     objects = OrderDomain()
 
     class Meta:
+        verbose_name = "Stripe attempt"
+        verbose_name_plural = "Stripe attempts"
         db_table = "order_stripe_orders"
         db_table_comment = "Order stripe orders"
         indexes = [

@@ -119,6 +119,8 @@ class AlipayOrder(NativeAttempt):
     )
 
     class Meta:
+        verbose_name = "Alipay attempt (the platform's)"
+        verbose_name_plural = "Alipay attempts (the platform's)"
         db_table = "order_alipay_orders"
         db_table_comment = "Order Alipay payment provider snapshots"
         indexes = _native_indexes("order_alipay_orders")
@@ -144,6 +146,8 @@ class WechatpayOrder(NativeAttempt):
     )
 
     class Meta:
+        verbose_name = "WeChat Pay attempt (the platform's)"
+        verbose_name_plural = "WeChat Pay attempts (the platform's)"
         db_table = "order_wechatpay_orders"
         db_table_comment = "Order WeChat Pay payment provider snapshots"
         indexes = _native_indexes("order_wechatpay_orders")

@@ -45,7 +45,7 @@ from orders.services.refunds import (
 from payments import registry
 from payments.providers.base import REFUND_FAILED
 from payments_project.errors import InvalidInput
-from payments_project.money import to_major
+from payments_project.money import format_money, to_major
 
 MARK_PAID_FROM = (S.INIT, S.UNPAID, S.TIMEOUT)
 
@@ -55,10 +55,19 @@ def staff_source(actor: Any) -> str:
 
 
 def approval_threshold_display(order: Order) -> str:
+    """The approval rule of the order's currency, as a sentence for the refund form."""
     threshold = approval_threshold(order.currency)
+    code = order.currency.upper()
     if threshold is None:
-        return f"none for {order.currency.upper()}: every refund needs approval"
-    return f"{to_major(threshold, order.currency)} {order.currency.upper()} per order"
+        return (
+            f"Every refund of a {code} order waits for a support lead's approval "
+            f"(REFUND_APPROVAL_THRESHOLDS sets no amount for {code})."
+        )
+    limit = format_money(to_major(threshold, order.currency), order.currency)
+    return (
+        f"Once staff refunds on one order come to more than {limit} in all, "
+        "a refund waits for a support lead's approval."
+    )
 
 
 def refund_request_staff(
