@@ -97,8 +97,13 @@ class Shots:
         if keep and self.keep_in:
             self.keep_in.mkdir(parents=True, exist_ok=True)
             full = self.driver.get_window_size()
-            height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(full["width"], min(max(height, 400), 2000))
+            # The whole page: the window's height is the page's, plus the window's own
+            # frame (outer less inner height).
+            height, frame = self.driver.execute_script(
+                "return [document.documentElement.scrollHeight,"
+                " window.outerHeight - window.innerHeight]"
+            )
+            self.driver.set_window_size(full["width"], min(max(height, 400), 2400) + frame)
             self.driver.save_screenshot(str(self.keep_in / f"{keep}.png"))
             self.driver.set_window_size(full["width"], full["height"])
 
