@@ -170,7 +170,7 @@ def _users(prefix: str, count: int, **flags) -> list:
     User = get_user_model()
     User.objects.bulk_create(
         [
-            User(username=f"{prefix}{i}", password="!", **flags)  # noqa: S106 (unusable)
+            User(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password="!", **flags)  # noqa: S106
             for i in range(count)
         ]
     )

@@ -287,4 +287,20 @@ SCENARIOS = [
         read=True,
     ),
     Scenario("admin dashboard", admin(lambda c: "/admin/orders/order/dashboard/"), read=True),
+    Scenario(
+        "admin dashboard, 90 days",
+        admin(lambda c: "/admin/orders/order/dashboard/?days=90"),
+        read=True,
+    ),
+    Scenario(
+        "admin search by e-mail",
+        admin(lambda c: "/admin/orders/order/?q=bench-api-0%40example.com"),
+        read=True,
+    ),
+    Scenario(
+        "admin search by amount", admin(lambda c: "/admin/orders/order/?q=CNY+299.00"), read=True
+    ),
+    Scenario(
+        "admin search by course name", admin(lambda c: "/admin/orders/order/?q=Course+7"), read=True
+    ),
 ]
