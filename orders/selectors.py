@@ -347,16 +347,16 @@ AMOUNT = re.compile(
 )
 
 
-def user_bids_for_email(term: str) -> list[str]:
-    """The user_bids of the accounts whose e-mail is ``term`` (any case): one lookup
-    on the indexed ``auth_user.email``; a platform user's is their platform user_bid."""
-    if "@" not in term:
-        return []
-    rows = (
-        get_user_model()
-        .objects.filter(email__iexact=term)
-        .values_list("pk", "platform_identity__user_bid")[:SEARCH_MATCHES]
-    )
+def user_bids_for_account(term: str) -> list[str]:
+    """The user_bids of the accounts ``term`` names: by e-mail (any case, the indexed
+    ``auth_user.email``) when it has an ``@``, else by username (unique); a platform
+    user's is their platform user_bid. One lookup."""
+    accounts = get_user_model().objects.all()
+    if "@" in term:
+        accounts = accounts.filter(email__iexact=term)
+    else:
+        accounts = accounts.filter(username=term)
+    rows = accounts.values_list("pk", "platform_identity__user_bid")[:SEARCH_MATCHES]
     return [platform_bid or str(pk) for pk, platform_bid in rows]
 
 

@@ -46,6 +46,23 @@ def test_search_by_the_email_of_a_local_account_finds_its_orders(admin_client):
     assert mine.order_bid in response.content.decode()
 
 
+def test_search_by_username_finds_the_accounts_orders(admin_client):
+    user = UserFactory(username="wangfang", email="")
+    mine = OrderFactory(user_bid=str(user.pk))
+    OrderFactory()
+
+    response, count = found(admin_client, ORDERS, "wangfang")
+
+    assert count == 1
+    assert mine.order_bid in response.content.decode()
+    # The list says whose it is: the account's e-mail, or else its username.
+    assert "wangfang" in rows_text(response)
+
+
+def rows_text(response) -> str:
+    return response.content.decode().split('id="result_list"')[1].split("</table>")[0]
+
+
 def test_search_by_part_of_a_product_name_any_case(admin_client):
     python = ProductFactory(name="Python 入门 for beginners")
     OrderFactory.create_batch(2, product_bid=python.product_bid)
@@ -128,3 +145,19 @@ def test_refund_search_by_email_order_and_amount(admin_client):
 )
 def test_parse_amount(term, expected):
     assert parse_amount(term) == expected
+
+
+def test_each_product_account_or_amount_stands_for_its_newest_orders(admin_client, monkeypatch):
+    from orders.admin import search
+
+    monkeypatch.setattr(search, "MATCHES_EACH", 2)
+    course = ProductFactory(name="Deep Learning")
+    oldest, *newest = (
+        OrderFactory(product_bid=course.product_bid, paid_price=Decimal("7.00"))
+        for _ in range(3)
+    )
+    for term in ("deep learn", "7.00"):
+        response, count = found(admin_client, ORDERS, term)
+        html = response.content.decode()
+        assert count == 2 and oldest.order_bid not in html
+        assert all(order.order_bid in html for order in newest)
