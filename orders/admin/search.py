@@ -34,7 +34,7 @@ from payments.models import PingxxOrder, StripeOrder
 # Provider ids looked up when a search names one, at most this many orders.
 PROVIDER_ID_MATCHES = 100
 # The newest orders an account, a product or an amount stands for in a search.
-MATCHES_EACH = 1_000
+MATCHES_EACH = 200
 # A refund search by user finds the refunds of at most this many of their orders.
 REFUND_ORDER_MATCHES = 1_000
 
