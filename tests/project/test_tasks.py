@@ -43,6 +43,7 @@ def test_without_a_broker_tasks_run_in_process():
     assert app.conf.task_always_eager is True
 
 
+@pytest.mark.django_db  # a worker's start checks the models
 def test_beat_runs_each_job_on_its_interval():
     schedule = django_settings.CELERY_BEAT_SCHEDULE
     assert {entry["task"] for entry in schedule.values()} == {
@@ -55,6 +56,8 @@ def test_beat_runs_each_job_on_its_interval():
     }
     assert schedule["reconcile-payments"]["schedule"] == django_settings.RECONCILE_INTERVAL_SECONDS
     assert schedule["expire-orders"]["schedule"] == django_settings.EXPIRE_INTERVAL_SECONDS
+    # What a worker and beat import at start: every app's tasks module.
+    app.loader.import_default_modules()
     for entry in schedule.values():
         assert entry["task"] in app.tasks, entry["task"]
 

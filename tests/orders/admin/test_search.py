@@ -153,8 +153,7 @@ def test_each_product_account_or_amount_stands_for_its_newest_orders(admin_clien
     monkeypatch.setattr(search, "MATCHES_EACH", 2)
     course = ProductFactory(name="Deep Learning")
     oldest, *newest = (
-        OrderFactory(product_bid=course.product_bid, paid_price=Decimal("7.00"))
-        for _ in range(3)
+        OrderFactory(product_bid=course.product_bid, paid_price=Decimal("7.00")) for _ in range(3)
     )
     for term in ("deep learn", "7.00"):
         response, count = found(admin_client, ORDERS, term)
