@@ -366,3 +366,16 @@ def test_reapply_a_failed_inbox_event(client):
     assert row.status == InboxStatus.APPLIED and row.attempts == 2
     assert OrderEvent.objects.filter(order=order, actor=user, kind="note").exists()
     assert log_entries(row).filter(user=user).exists()
+
+
+@pytest.mark.django_db
+def test_an_approvals_page_offers_approve_and_reject_to_a_lead_only(client, threshold):
+    order = paid_through_sandbox(user_bid="u1")
+    client.force_login(agent("asker", "add_refund"))
+    refund(client, order, "15.00")
+    page_url = reverse("admin:orders_refundapproval_change", args=[RefundApproval.objects.get().pk])
+    assert "Approve…" not in client.get(page_url).content.decode()
+    client.force_login(agent("lead", "add_refund", "change_refundapproval"))
+    page = client.get(page_url).content.decode()
+    assert "Approve…" in page and "Reject…" in page
+    assert "CN¥15.00" in page and "/admin/auth/user/" not in page  # names, not links
