@@ -181,6 +181,7 @@ def _users(prefix: str, count: int, **flags) -> list:
 
 
 def fixtures_create() -> Fixtures:
+    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
@@ -218,7 +219,7 @@ def fixtures_create() -> Fixtures:
     ((_, _, admin),) = _users("bench-admin-", 1, is_staff=True, is_superuser=True)
     session = SessionStore()
     session[SESSION_KEY] = str(admin.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
     session.create()
 

@@ -352,7 +352,10 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = RefundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        order = get_object_or_404(Order.objects.live(), order_bid=values["order"])
+        # Staff linked to creators refund only their creators' orders: another's is
+        # not found, as one that does not exist.
+        orders = selectors.scoped(Order.objects.live(), request.user)
+        order = get_object_or_404(orders, order_bid=values["order"])
         result = services.refund_request(
             order=order,
             amount=values.get("amount"),

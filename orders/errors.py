@@ -69,6 +69,14 @@ class RefundExceedsRefundable(OrderError):
     http_status = 400
 
 
+class RefundConfirmationStale(OrderError):
+    """A refund confirmed against what the order had left to refund then, which has
+    changed since (another refund, or the same form sent twice): nothing is sent."""
+
+    code = "refund_confirmation_stale"
+    http_status = 409
+
+
 class PriceDoesNotFitCurrency(OrderError):
     """A change to a product whose price would no longer fit its currency (a price
     with cents for a JPY product, or JPY for a product priced with cents)."""

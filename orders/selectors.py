@@ -94,11 +94,14 @@ def _sees_everything(user: Any) -> bool:
 
 
 def orders_visible_to(user: Any) -> QuerySet[Order]:
-    """The orders a user may see (staff: all), with ``paid_at`` and what refunds hold
-    (see ``orders_with_refunds_held``) annotated, so a page of orders costs one query
+    """The orders a user may see (staff: all, or their creators' when linked to some;
+    a buyer: their own), with ``paid_at`` and what refunds hold (see
+    ``orders_with_refunds_held``) annotated, so a page of orders costs one query
     whatever its size."""
     orders = Order.objects.live()
-    if not _sees_everything(user):
+    if _sees_everything(user):
+        orders = scoped(orders, user)
+    else:
         orders = orders.filter(user_bid=user_bid_for(user))
     return orders_for_api(orders)
 
@@ -192,10 +195,11 @@ def order_refundable_amount(order: Order) -> Decimal:
 
 
 def refunds_visible_to(user: Any) -> QuerySet[Refund]:
+    """The refunds a user may see: as ``orders_visible_to``, by their order."""
     refunds = Refund.objects.select_related("order")
-    if not _sees_everything(user):
-        refunds = refunds.filter(order__user_bid=user_bid_for(user), order__deleted=0)
-    return refunds
+    if _sees_everything(user):
+        return scoped(refunds, user, "order__")
+    return refunds.filter(order__user_bid=user_bid_for(user), order__deleted=0)
 
 
 # ---- entitlements ----

@@ -127,6 +127,10 @@ TIME_ZONE = ENV["TIME_ZONE"]
 USE_I18N = True
 USE_TZ = True
 
+# Django's backend, with a staff account linked to creators granted only what creator
+# scoping covers (orders/auth.py).
+AUTHENTICATION_BACKENDS = ["orders.auth.CreatorScopedBackend"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop"
 LOGOUT_REDIRECT_URL = "shop"

@@ -13,14 +13,14 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotFound, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from orders import dashboard
-from orders.errors import RefundExceedsRefundable
+from orders.errors import RefundConfirmationStale, RefundExceedsRefundable
 from orders.models import Order, RefundApproval
 from orders.selectors import order_refundable_amount, staff_creator_scope
 from orders.services import staff
@@ -37,6 +37,11 @@ class RefundForm(forms.Form):
         help_text="In major units of the order's currency; by default all that is refundable.",
     )
     reason = forms.CharField(max_length=255, help_text="Kept with the refund and in the history.")
+    # What the confirmation page showed left to refund: the refund is made only if that
+    # is still so once the order is locked (a confirmation sent twice refunds once).
+    refundable_seen = forms.DecimalField(
+        max_digits=10, decimal_places=2, required=False, widget=forms.HiddenInput
+    )
 
 
 class ReasonForm(forms.Form):
@@ -92,7 +97,7 @@ class SupportConsoleMixin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The page's buttons: only the actions that apply to this order now (no
         *Refund* with nothing to refund, no *Mark paid* on a paid order)."""
-        order = self.get_queryset(request).filter(pk=object_id).first()
+        order = self.get_object(request, unquote(object_id))
         extra_context = {
             **(extra_context or {}),
             "can_refund": self.has_refund_permission(request)
@@ -116,7 +121,10 @@ class SupportConsoleMixin:
     def _order_or_404(self, request, object_id) -> Order:
         """The order, if the staff user may see it (creator scope): else 404, as for an
         order that does not exist."""
-        return get_object_or_404(self.get_queryset(request), pk=object_id)
+        order = self.get_object(request, unquote(str(object_id)))
+        if order is None:  # none, not theirs, or not an id at all
+            raise Http404("No such order.")
+        return order
 
     def _order_page(self, order: Order):
         return HttpResponseRedirect(admin_change_url(Order, order.pk))
@@ -149,9 +157,13 @@ class SupportConsoleMixin:
             return self._refund_page(request, order, form, refundable, confirm=True)
         try:
             result = staff.refund_request_staff(
-                order=order, amount=amount, reason=reason, actor=request.user
+                order=order,
+                amount=amount,
+                reason=reason,
+                actor=request.user,
+                expected_refundable=form.cleaned_data.get("refundable_seen"),
             )
-        except RefundExceedsRefundable as exc:
+        except (RefundExceedsRefundable, RefundConfirmationStale) as exc:
             form.add_error("amount", exc.message)
             return self._refund_page(request, order, form, order_refundable_amount(order))
         except ServiceError as exc:
@@ -172,6 +184,8 @@ class SupportConsoleMixin:
 
     def _refund_page(self, request, order, form, refundable, *, confirm=False):
         amount = form.cleaned_data.get("amount") if confirm else None
+        if confirm:
+            form.data = {**form.data.dict(), "refundable_seen": str(refundable)}
         return self._render(
             request,
             order,

@@ -36,7 +36,7 @@ from django.utils import timezone
 # Rows read in one query; the most an export holds in memory at once.
 EXPORT_CHUNK = 1_000
 # What a spreadsheet reads as the start of a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # A byte order mark first, so that spreadsheets read the UTF-8 (Chinese titles) as such.
 BOM = "\ufeff"
 
@@ -59,7 +59,8 @@ def cell(value: Any) -> str | Decimal | int:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    # A spreadsheet skips leading blanks before it decides that a cell is a formula.
+    return "'" + text if text.lstrip(" \u3000").startswith(FORMULA_START) else text
 
 
 def chunks(queryset: QuerySet, size: int | None = None) -> Iterator[list]:

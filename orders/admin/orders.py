@@ -269,7 +269,7 @@ class OrderAdmin(
         ]
 
     def get_search_results(self, request, queryset, search_term):
-        condition = order_search(search_term)
+        condition = order_search(search_term, queryset)
         return (queryset if condition is None else queryset.filter(condition)), False
 
     def export_queryset(self, queryset):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from orders.models import Order, Product
+from orders.selectors import staff_creator_scope
 from payments_project.admin_utils import EMPTY, admin_changelist_url, link, money
 
 
@@ -35,6 +36,12 @@ class ProductAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+
+    def get_queryset(self, request):
+        """A staff account linked to creators sees their products only."""
+        scope = staff_creator_scope(request.user)
+        products = super().get_queryset(request)
+        return products if scope is None else products.filter(creator_bid__in=scope)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ("orders_link", "created_at", "updated_at")

@@ -14,7 +14,7 @@ from orders.admin.orders import PaymentChannelFilter
 from orders.admin.scoping import CreatorScopedAdminMixin
 from orders.admin.search import REFUND_SEARCH_HELP, refund_search
 from orders.models import ApprovalStatus, Order, Refund, RefundApproval
-from orders.selectors import product_names
+from orders.selectors import product_names, scoped
 from orders.services import staff
 from payments.models import PingxxOrder, SandboxAttempt, StripeOrder
 from payments_project.admin_utils import (
@@ -108,7 +108,8 @@ class RefundAdmin(
     readonly_fields = ("order_link", "amount_display", "attempt_link", "raw_pretty")
 
     def get_search_results(self, request, queryset, search_term):
-        condition = refund_search(search_term)
+        orders = scoped(Order.objects.all(), request.user)
+        condition = refund_search(search_term, orders)
         return (queryset if condition is None else queryset.filter(condition)), False
 
     def export_rows(self, chunk: list[Refund]):

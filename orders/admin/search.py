@@ -25,9 +25,8 @@ then shows those orders, newest first; a filter (status, date) narrows further.
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from orders.models import Order
 from orders.selectors import parse_amount, product_bids_named, user_bids_for_account
 from payments.models import PingxxOrder, StripeOrder
 
@@ -69,13 +68,14 @@ def order_bids_for_provider_id(term: str) -> list[str]:
     return [*pingxx, *stripe]
 
 
-def newest_orders(field: str, values, **also) -> list[int]:
-    """The primary keys of the newest ``MATCHES_EACH`` orders of each of ``values`` of
-    the indexed ``field`` (and ``also``): one UNION ALL of backward index scans, or one
-    query per value where the database cannot limit the parts of a union (SQLite)."""
+def newest_orders(orders: QuerySet, field: str, values, **also) -> list[int]:
+    """The primary keys of the newest ``MATCHES_EACH`` of ``orders`` (what the staff
+    user may see) for each of ``values`` of the indexed ``field`` (and ``also``): one
+    UNION ALL of backward index scans, or one query per value where the database cannot
+    limit the parts of a union (SQLite)."""
     values = list(dict.fromkeys(value for value in values if value))
     parts = [
-        Order.objects.filter(**{field: value}, **also)
+        orders.filter(**{field: value}, **also)
         .order_by("-id")
         .values_list("pk", flat=True)[:MATCHES_EACH]
         for value in values
@@ -95,34 +95,36 @@ def _amount_condition(term: str, field: str, currency_field: str) -> Q | None:
     return Q(**{field: amount, **({currency_field: currency} if currency else {})})
 
 
-def order_search(term: str) -> Q | None:
-    """The orders ``term`` names (see the module), as one condition; None for none."""
+def order_search(term: str, orders: QuerySet) -> Q | None:
+    """The ``orders`` (what the staff user may see) ``term`` names (see the module), as
+    one condition; None for none."""
     term = term.strip()
     if not term:
         return None
     one_word = not term.split()[1:]
     order_bids = [term, *order_bids_for_provider_id(term)] if one_word else [term]
     pks = [
-        *newest_orders("user_bid", [term, *user_bids_for_account(term)]),
-        *newest_orders("product_bid", [term, *product_bids_named(term)]),
+        *newest_orders(orders, "user_bid", [term, *user_bids_for_account(term)]),
+        *newest_orders(orders, "product_bid", [term, *product_bids_named(term)]),
     ]
     found = parse_amount(term)
     if found is not None and found[0]:  # "0" would be every unpaid order
         amount, currency = found
-        pks += newest_orders("paid_price", [amount], **({"currency": currency} if currency else {}))
+        also = {"currency": currency} if currency else {}
+        pks += newest_orders(orders, "paid_price", [amount], **also)
     return Q(order_bid__in=order_bids) | Q(pk__in=pks)
 
 
-def refund_search(term: str) -> Q | None:
-    """The refunds ``term`` names: by their own ids, their order's or user's (the
-    orders first, bounded), or their amount."""
+def refund_search(term: str, orders: QuerySet) -> Q | None:
+    """The refunds ``term`` names: by their own ids, their order's or user's (the newest
+    of ``orders``, what the staff user may see, bounded), or their amount."""
     term = term.strip()
     if not term:
         return None
     order_ids = list(
-        Order.objects.filter(
-            Q(order_bid=term) | Q(user_bid__in=[term, *user_bids_for_account(term)])
-        ).values_list("pk", flat=True)[:REFUND_ORDER_MATCHES]
+        orders.filter(Q(order_bid=term) | Q(user_bid__in=[term, *user_bids_for_account(term)]))
+        .order_by("-id")
+        .values_list("pk", flat=True)[:REFUND_ORDER_MATCHES]
     )
     condition = Q(refund_bid=term) | Q(provider_refund_id=term) | Q(order_id__in=order_ids)
     amount = _amount_condition(term, "amount", "currency")

@@ -22,6 +22,7 @@ from django.utils import timezone
 from orders.errors import (
     ApprovalAlreadyDecided,
     OrderNotRefundable,
+    RefundConfirmationStale,
     RefundCurrencyMismatch,
     RefundExceedsRefundable,
 )
@@ -131,9 +132,14 @@ def _refund_request(
     source: str = "api",
     approval: RefundApproval | None = None,
     approved_by: Any = None,
+    expected_refundable: Decimal | None = None,
 ) -> Refund | RefundApproval:
     """Refund part or all of a paid order: a pending row under the order's lock, then
     the provider outside it. Concurrent requests can never refund more than was paid.
+
+    ``expected_refundable``: what the person confirming saw left to refund; if it has
+    changed once the order is locked (the same confirmation sent twice, or another
+    refund meanwhile), nothing is done (``RefundConfirmationStale``).
 
     Every door (API, admin, commands) comes here: a refund that brings what staff have
     refunded and asked for on the order past its currency's threshold is held as a
@@ -164,6 +170,17 @@ def _refund_request(
                 order_bid=locked.order_bid,
                 status=locked.status_name,
             )
+        if expected_refundable is not None:
+            refundable = order_refundable_amount(locked)
+            if refundable != expected_refundable:
+                raise RefundConfirmationStale(
+                    f"Order {locked.order_bid} has {refundable} left to refund, not the "
+                    f"{expected_refundable} confirmed: it changed since (another refund, or "
+                    "the same confirmation sent twice). Nothing was sent.",
+                    order_bid=locked.order_bid,
+                    refundable=str(refundable),
+                    confirmed=str(expected_refundable),
+                )
         amount = refund_amount_checked(locked, amount)
         refuse_if_creator_integration(locked, "refunded")
         provider = registry.get_provider_any(locked.payment_channel)

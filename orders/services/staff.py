@@ -71,13 +71,24 @@ def approval_threshold_display(order: Order) -> str:
 
 
 def refund_request_staff(
-    *, order: Order, amount: Decimal | None, reason: str, actor: Any
+    *,
+    order: Order,
+    amount: Decimal | None,
+    reason: str,
+    actor: Any,
+    expected_refundable: Decimal | None = None,
 ) -> Refund | RefundApproval:
     """A refund asked for in the admin: requested at once, or held for approval, by
     ``refund_request`` (the same door as the API's, with the same lock,
-    limits and approval threshold)."""
+    limits and approval threshold), against what the confirmation page showed left to
+    refund (``expected_refundable``)."""
     return refund_request(
-        order=order, amount=amount, reason=reason, actor=actor, source=staff_source(actor)
+        order=order,
+        amount=amount,
+        reason=reason,
+        actor=actor,
+        source=staff_source(actor),
+        expected_refundable=expected_refundable,
     )
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from orders import selectors, services
-from orders.errors import RefundExceedsRefundable
+from orders.errors import RefundConfirmationStale, RefundExceedsRefundable
 from orders.models import (
     ApprovalStatus,
     OrderEvent,
@@ -255,6 +255,29 @@ def test_admin_and_api_refunds_at_once_never_exceed_what_was_paid(client):
     assert order.refunded_price == Decimal("18.00") <= order.paid_price
 
 
+@pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)
+def test_twenty_sends_of_one_refund_confirmation_refund_once():
+    order = paid_through_sandbox(user_bid="u1")
+    staff = agent("refunder", "add_refund")
+
+    def go(i):
+        return staff_services.refund_request_staff(
+            order=order,
+            amount=Decimal("3.00"),
+            reason="double click",
+            actor=staff,
+            expected_refundable=Decimal("19.90"),
+        )
+
+    results = run_together(go, count=20)
+    made = [r for r in results if isinstance(r, Refund)]
+    stale = [r for r in results if isinstance(r, RefundConfirmationStale)]
+    assert len(made) == 1 and len(stale) == 19, results
+    order.refresh_from_db()
+    assert order.refunded_price == Decimal("3.00")
+
+
 # ---- actions ----
 
 
@@ -379,3 +402,18 @@ def test_an_approvals_page_offers_approve_and_reject_to_a_lead_only(client, thre
     page = client.get(page_url).content.decode()
     assert "Approve…" in page and "Reject…" in page
     assert "CN¥15.00" in page and "/admin/auth/user/" not in page  # names, not links
+
+
+@pytest.mark.django_db
+def test_a_refund_confirmation_sent_twice_refunds_once(client):
+    order = paid_through_sandbox(user_bid="u1")
+    client.force_login(agent("refunder", "add_refund"))
+    page = refund(client, order, "3.00", confirm=False).content.decode()
+    assert 'name="refundable_seen" value="19.90"' in page  # what the page showed
+    confirmed = {"amount": "3.00", "reason": "r", "confirm": "yes", "refundable_seen": "19.90"}
+    assert client.post(refund_url(order), confirmed).status_code == 302
+    again = client.post(refund_url(order), confirmed)
+    assert again.status_code == 200 and "changed since" in again.content.decode()
+    assert Refund.objects.filter(order=order).count() == 1
+    order.refresh_from_db()
+    assert order.refunded_price == Decimal("3.00")

@@ -67,8 +67,23 @@ def test_export_neutralizes_formulas_and_keeps_amounts_numeric(admin_client):
     assert refund["reason"] == "'-2+3 \tsum"
     assert refund["amount"] == "5.00"
     assert exports.cell(Decimal("-5.00")) == Decimal("-5.00")
-    for start in ("=", "+", "-", "@", "\t", "\r"):
+    for start in (
+        "=",
+        "+",
+        "-",
+        "@",
+        "\t",
+        "\r",
+        "\n",
+        "\uff1d",
+        "\uff0b",
+        "\uff0d",
+        "\uff20",
+        " =",
+        "\u3000=",
+    ):
         assert exports.cell(f"{start}1") == f"'{start}1"
+    assert exports.cell("a=1") == "a=1"
 
 
 def test_export_reads_a_chunk_at_a_time_and_every_row_once(admin_client, monkeypatch):

@@ -156,3 +156,67 @@ def test_the_partner_api_keeps_a_products_creator_and_grants_carry_it(sandbox_ch
         user_bid="u1", product_bid="p1", reason="gift", source="admin"
     )
     assert order.creator_bid == "creator-a"
+
+
+# ---- what the scope reaches beyond the admin's order pages ----
+
+
+def test_the_api_shows_and_refunds_only_the_creators_orders(client, world, sandbox_channel):
+    user = agent("creator-a")
+    client.force_login(user)
+    listed_bids = {o["order_bid"] for o in client.get("/api/orders/").json()["results"]}
+    assert listed_bids == {world["a_column"].order_bid, world["a_product"].order_bid}
+    assert client.get(f"/api/orders/{world['b'].order_bid}/").status_code == 404
+    api = APIClient()
+    api.force_authenticate(user)
+    refused = api.post(
+        "/api/refunds/",
+        {"order": world["b"].order_bid, "amount": "1.00", "reason": "x"},
+        format="json",
+    )
+    assert refused.status_code == 404 and not world["b"].refunds.exists()
+
+
+def test_a_linked_lead_is_granted_only_what_the_scope_covers(client, world):
+    lead = agent(
+        "creator-a",
+        perms=("view_order", "add_refund", "view_product", "change_product", "add_order",
+               "view_couponusage", "view_platformuser", "change_refundapproval"),
+    )  # fmt: skip
+    assert lead.has_perm("orders.change_refundapproval") and lead.has_perm("orders.view_order")
+    for refused in ("orders.change_product", "orders.add_order", "promos.view_couponusage",
+                    "bridge.view_platformuser"):  # fmt: skip
+        assert not lead.has_perm(refused), refused
+    client.force_login(lead)
+    products = listed(client, reverse("admin:orders_product_changelist"))
+    assert "A&#x27;s course" in products and "B&#x27;s course" not in products
+    theirs = world["b"].product_bid
+    product_pk = ProductFactory._meta.model.objects.get(product_bid=theirs).pk
+    assert client.get(reverse("admin:orders_product_change", args=[product_pk])).status_code in (
+        302,
+        404,
+    )
+    assert client.get(reverse("admin:orders_product_bulk_grant")).status_code == 403
+    assert client.get(reverse("admin:promos_couponusage_changelist")).status_code == 403
+    # The same account unlinked has its permissions back.
+    StaffCreator.objects.filter(user=lead).delete()
+    unlinked = type(lead).objects.get(pk=lead.pk)
+    assert unlinked.has_perm("orders.change_product")
+
+
+def test_a_search_picks_the_newest_orders_within_the_scope(client, monkeypatch):
+    from orders.admin import search
+
+    monkeypatch.setattr(search, "MATCHES_EACH", 3)
+    mine = OrderFactory(paid=True, creator_bid="creator-a", user_bid="buyer-1")
+    OrderFactory.create_batch(3, paid=True, creator_bid="creator-b", user_bid="buyer-1")
+    client.force_login(agent("creator-a"))
+    html = listed(client, q="buyer-1")
+    assert mine.order_bid in html and rows(client.get(ORDERS, {"q": "buyer-1"})) == 1
+
+
+def test_an_order_page_of_no_id_at_all_is_not_found(client):
+    client.force_login(agent())
+    # Django's answer to an order that is not there: back to the index, with a message.
+    assert client.get(f"{ORDERS}abc/change/").status_code == 302
+    assert client.get(f"{ORDERS}abc/refund/").status_code == 404
