@@ -41,7 +41,6 @@ POLL_MAX_MS = 30_000
 POLL_GIVE_UP_MS = 30 * 60_000
 
 PAYABLE = (OrderStatus.INIT, OrderStatus.UNPAID)
-ENDED_UNPAID = (OrderStatus.TIMEOUT, OrderStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ class Way:
     value: str  # channel:method, what the buy form posts
     channel: str
     label: str
+    currencies: frozenset[str] | None  # what the channel takes; None: any
 
 
 def on_phone(request: HttpRequest) -> bool:
@@ -64,22 +64,20 @@ def ways_to_pay(request: HttpRequest) -> list[Way]:
             provider = registry.get_provider(channel)
         except (ServiceError, ImproperlyConfigured):  # a misconfigured channel offers none
             continue
+        currencies = getattr(provider, "currencies", None)
         for method in provider.methods:
             value = f"{channel}:{method}"
             if value in NEVER_OFFERED or value in (DESKTOP_ONLY if phone else PHONE_ONLY):
                 continue
-            ways.append(Way(value, channel, LABELS.get(value, f"{channel} · {method}")))
+            label = LABELS.get(value, f"{channel} · {method}")
+            ways.append(Way(value, channel, label, currencies))
     return ways
 
 
 def ways_for(currency: str, ways: list[Way]) -> list[Way]:
     """The ways that take ``currency`` (Ping++ takes CNY only, for one)."""
-    taken = {}
-    for way in ways:
-        if way.channel not in taken:
-            currencies = getattr(registry.get_provider(way.channel), "currencies", None)
-            taken[way.channel] = currencies is None or currency.lower() in currencies
-    return [way for way in ways if taken[way.channel]]
+    code = currency.lower()
+    return [way for way in ways if way.currencies is None or code in way.currencies]
 
 
 def order_state(order: Order, attempt) -> str:

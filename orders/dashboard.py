@@ -88,6 +88,7 @@ CACHE_VERSION = 2
 
 ZERO = Decimal("0.00")
 FIGURES = ("created", "paid_orders", "paid", "refunds", "refunded", "paid_unrecorded")
+AMOUNTS = frozenset({"paid", "refunded"})  # the money among them; the rest are counts
 
 
 # ---- the period ----
@@ -146,14 +147,7 @@ def _exact(amount: Decimal | None) -> Decimal:
 
 
 def _blank() -> dict[str, Any]:
-    return {
-        "created": 0,
-        "paid_orders": 0,
-        "paid": ZERO,
-        "refunds": 0,
-        "refunded": ZERO,
-        "paid_unrecorded": 0,
-    }
+    return {name: ZERO if name in AMOUNTS else 0 for name in FIGURES}
 
 
 def _aggregate(start: datetime.date, end: datetime.date) -> tuple[dict[datetime.date, dict], int]:

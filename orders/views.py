@@ -38,9 +38,12 @@ def _message(request: HttpRequest, exc: ServiceError) -> None:
     messages.error(request, exc.message, extra_tags=exc.code)
 
 
-def _own_order(request: HttpRequest, order_bid: str) -> Order:
+def _own_order(request: HttpRequest, order_bid: str, orders=None) -> Order:
+    """The buyer's own live order ``order_bid`` (of ``orders``, to read it with more),
+    or 404."""
+    orders = Order.objects.live() if orders is None else orders
     return get_object_or_404(
-        Order.objects.live(), order_bid=order_bid, user_bid=selectors.user_bid_for(request.user)
+        orders, order_bid=order_bid, user_bid=selectors.user_bid_for(request.user)
     )
 
 
@@ -147,9 +150,7 @@ def _poller(order: Order, state: str, *, go: str = "") -> dict[str, Any]:
 
 @login_required
 def order_detail(request: HttpRequest, order_bid: str) -> HttpResponse:
-    order = selectors.orders_with_paid_at(Order.objects.live()).get(
-        pk=_own_order(request, order_bid).pk
-    )
+    order = _own_order(request, order_bid, selectors.orders_with_paid_at(Order.objects.live()))
     attempt = selectors.order_latest_attempt(order)
     state = checkout.order_state(order, attempt)
     context = {

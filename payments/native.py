@@ -57,6 +57,10 @@ class NativeAttempt(models.Model):
     created_at = LegacyDateTimeField(db_comment="Creation time")
     updated_at = LegacyDateTimeField(db_comment="Update time")
 
+    # Each table names its business id column after its channel (``alipay_order_bid``).
+    attempt_bid_field: str
+    payment_id_field = "transaction_id"
+
     objects = OrderDomain()
 
     class Meta:
@@ -64,6 +68,10 @@ class NativeAttempt(models.Model):
 
     def __str__(self) -> str:
         return self.attempt_bid
+
+    @property
+    def attempt_bid(self) -> str:
+        return getattr(self, self.attempt_bid_field)
 
     @property
     def provider_payment_id(self) -> str:
@@ -112,7 +120,6 @@ class AlipayOrder(NativeAttempt):
     """An attempt of the platform's native Alipay channel (read only here)."""
 
     attempt_bid_field = "alipay_order_bid"
-    payment_id_field = "transaction_id"
 
     alipay_order_bid = models.CharField(
         max_length=36, db_comment="Provider payment snapshot business identifier"
@@ -130,16 +137,11 @@ class AlipayOrder(NativeAttempt):
             )
         ]
 
-    @property
-    def attempt_bid(self) -> str:
-        return self.alipay_order_bid
-
 
 class WechatpayOrder(NativeAttempt):
     """An attempt of the platform's native WeChat Pay channel (read only here)."""
 
     attempt_bid_field = "wechatpay_order_bid"
-    payment_id_field = "transaction_id"
 
     wechatpay_order_bid = models.CharField(
         max_length=36, db_comment="Provider payment snapshot business identifier"
@@ -156,10 +158,6 @@ class WechatpayOrder(NativeAttempt):
                 fields=["wechatpay_order_bid"], name="ix_order_wechatpay_orders_wechatpay_order_bid"
             )
         ]
-
-    @property
-    def attempt_bid(self) -> str:
-        return self.wechatpay_order_bid
 
 
 # The platform's channels this service shows but does not run, by the order's

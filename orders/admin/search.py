@@ -24,6 +24,8 @@ then shows those orders, newest first; a filter (status, date) narrows further.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -87,12 +89,14 @@ def newest_orders(orders: QuerySet, field: str, values, **also) -> list[int]:
     return [pk for part in parts for pk in part]
 
 
-def _amount_condition(term: str, field: str, currency_field: str) -> Q | None:
+def _amount(term: str) -> tuple[Decimal, dict[str, str]] | None:
+    """The amount ``term`` names, and the currency lookup when it names a code; None if
+    it names none (or zero, which would be every unpaid order)."""
     found = parse_amount(term)
-    if found is None or not found[0]:  # "0" would be every unpaid order
+    if found is None or not found[0]:
         return None
     amount, currency = found
-    return Q(**{field: amount, **({currency_field: currency} if currency else {})})
+    return amount, ({"currency": currency} if currency else {})
 
 
 def order_search(term: str, orders: QuerySet) -> Q | None:
@@ -107,11 +111,9 @@ def order_search(term: str, orders: QuerySet) -> Q | None:
         *newest_orders(orders, "user_bid", [term, *user_bids_for_account(term)]),
         *newest_orders(orders, "product_bid", [term, *product_bids_named(term)]),
     ]
-    found = parse_amount(term)
-    if found is not None and found[0]:  # "0" would be every unpaid order
+    if (found := _amount(term)) is not None:
         amount, currency = found
-        also = {"currency": currency} if currency else {}
-        pks += newest_orders(orders, "paid_price", [amount], **also)
+        pks += newest_orders(orders, "paid_price", [amount], **currency)
     return Q(order_bid__in=order_bids) | Q(pk__in=pks)
 
 
@@ -127,5 +129,7 @@ def refund_search(term: str, orders: QuerySet) -> Q | None:
         .values_list("pk", flat=True)[:REFUND_ORDER_MATCHES]
     )
     condition = Q(refund_bid=term) | Q(provider_refund_id=term) | Q(order_id__in=order_ids)
-    amount = _amount_condition(term, "amount", "currency")
-    return condition if amount is None else condition | amount
+    if (found := _amount(term)) is not None:
+        amount, currency = found
+        condition |= Q(amount=amount, **currency)
+    return condition
