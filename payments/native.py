@@ -59,7 +59,9 @@ class NativeAttempt(models.Model):
 
     # Each table names its business id column after its channel (``alipay_order_bid``).
     attempt_bid_field: str
-    payment_id_field = "transaction_id"
+    # The merchant order number sent to the provider (out_trade_no): known from the
+    # start, it is what queries, refunds and closes name.
+    payment_id_field = "provider_attempt_id"
 
     objects = OrderDomain()
 
@@ -75,7 +77,7 @@ class NativeAttempt(models.Model):
 
     @property
     def provider_payment_id(self) -> str:
-        return self.transaction_id or self.provider_attempt_id
+        return self.provider_attempt_id
 
     @classmethod
     def listing(cls) -> dict[str, Any]:
