@@ -38,6 +38,21 @@ REQUIRED = {
         ("STRIPE_WEBHOOK_SECRET",),
     ),
     "sandbox": (),
+    "alipay": (
+        ("ALIPAY_APP_ID",),
+        ("ALIPAY_APP_PRIVATE_KEY", "ALIPAY_APP_PRIVATE_KEY_PATH"),
+        ("ALIPAY_PUBLIC_KEY", "ALIPAY_PUBLIC_KEY_PATH"),
+        ("PAYMENT_NOTIFY_BASE_URL",),
+    ),
+    "wechatpay": (
+        ("WECHATPAY_APP_ID",),
+        ("WECHATPAY_MCH_ID",),
+        ("WECHATPAY_MERCHANT_SERIAL_NO",),
+        ("WECHATPAY_PRIVATE_KEY", "WECHATPAY_PRIVATE_KEY_PATH"),
+        ("WECHATPAY_API_V3_KEY",),
+        ("WECHATPAY_PLATFORM_CERT", "WECHATPAY_PLATFORM_CERT_PATH"),
+        ("PAYMENT_NOTIFY_BASE_URL",),
+    ),
 }
 
 # The shortest secret key Stripe issues (dj-stripe refuses shorter ones).

@@ -20,7 +20,17 @@ STR, BOOL, INT, LIST, DB_URL, PATH, CACHE_URL = (
     "cache_url",
 )
 
-GROUPS = ("core", "database", "tasks", "payments", "platform", "pingxx", "stripe")
+GROUPS = (
+    "core",
+    "database",
+    "tasks",
+    "payments",
+    "platform",
+    "pingxx",
+    "stripe",
+    "alipay",
+    "wechatpay",
+)
 GROUP_TITLES = {
     "core": "Core",
     "tasks": "Background work (Celery)",
@@ -29,6 +39,8 @@ GROUP_TITLES = {
     "platform": "The platform (ai-shifu): its users' tokens and the events it hears",
     "pingxx": "Ping++ (Alipay and WeChat Pay)",
     "stripe": "Stripe",
+    "alipay": "Alipay, direct (open platform API)",
+    "wechatpay": "WeChat Pay, direct (API v3)",
 }
 
 
@@ -262,8 +274,30 @@ VARIABLES: tuple[Variable, ...] = (
         LIST,
         [],
         "payments",
-        "Comma-separated payment channels that take payments: pingxx, stripe, "
-        "sandbox. Each needs its keys below; sandbox is for development only.",
+        "Comma-separated payment channels that take payments: pingxx, stripe, alipay, "
+        "wechatpay, sandbox. Each needs its keys below; sandbox is for development only.",
+    ),
+    Variable(
+        "PAYMENT_NOTIFY_BASE_URL",
+        STR,
+        "",
+        "payments",
+        "Public base URL of this service (https://pay.example.com), from which the "
+        "notification URLs sent with each Alipay and WeChat Pay payment are made "
+        "(/webhooks/alipay/, /webhooks/alipay/<integration>/). Required when either is "
+        "enabled.",
+    ),
+    Variable(
+        "PAYMENT_CREDENTIALS_KEYS",
+        LIST,
+        [],
+        "payments",
+        "Comma-separated Fernet keys that encrypt creators' merchant credentials (payment "
+        "integrations) in the database. The first encrypts; every one decrypts, so a new "
+        "key is put first, `manage.py payment_credentials_rotate` re-encrypts, and the old "
+        "key is then removed (docs/operations.md). Make one with `manage.py "
+        "payment_credentials_rotate --new-key`. Required once an integration exists.",
+        secret=True,
     ),
     Variable(
         "DEFAULT_PAYMENT_CHANNEL",
@@ -403,6 +437,108 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "pingxx",
         "Path of a PEM file holding the Ping++ webhook public key.",
+    ),
+    Variable(
+        "ALIPAY_GATEWAY_URL",
+        STR,
+        "https://openapi.alipay.com/gateway.do",
+        "alipay",
+        "Alipay's open platform gateway (its sandbox: "
+        "https://openapi-sandbox.dl.alipaydev.com/gateway.do).",
+    ),
+    Variable("ALIPAY_APP_ID", STR, "", "alipay", "The platform's Alipay application id."),
+    Variable(
+        "ALIPAY_APP_PRIVATE_KEY",
+        STR,
+        "",
+        "alipay",
+        "The application's RSA private key (PEM, or its bare base64 body as Alipay's key "
+        "tool writes it) that signs requests (RSA2). Give this or "
+        "ALIPAY_APP_PRIVATE_KEY_PATH, not both.",
+        secret=True,
+    ),
+    Variable(
+        "ALIPAY_APP_PRIVATE_KEY_PATH",
+        PATH,
+        "",
+        "alipay",
+        "Path of a file holding the application's private key.",
+    ),
+    Variable(
+        "ALIPAY_PUBLIC_KEY",
+        STR,
+        "",
+        "alipay",
+        "Alipay's RSA public key (PEM or bare base64) that verifies its answers and "
+        "notifications. Give this or ALIPAY_PUBLIC_KEY_PATH, not both.",
+    ),
+    Variable(
+        "ALIPAY_PUBLIC_KEY_PATH",
+        PATH,
+        "",
+        "alipay",
+        "Path of a file holding Alipay's public key.",
+    ),
+    Variable(
+        "WECHATPAY_BASE_URL",
+        STR,
+        "https://api.mch.weixin.qq.com",
+        "wechatpay",
+        "Base URL of WeChat Pay's API v3.",
+    ),
+    Variable(
+        "WECHATPAY_APP_ID",
+        STR,
+        "",
+        "wechatpay",
+        "The app id (official account or app) payments are made for.",
+    ),
+    Variable("WECHATPAY_MCH_ID", STR, "", "wechatpay", "The platform's merchant id (mchid)."),
+    Variable(
+        "WECHATPAY_MERCHANT_SERIAL_NO",
+        STR,
+        "",
+        "wechatpay",
+        "Serial number of the merchant API certificate whose private key signs requests.",
+    ),
+    Variable(
+        "WECHATPAY_PRIVATE_KEY",
+        STR,
+        "",
+        "wechatpay",
+        "The merchant API private key (PEM, apiclient_key.pem). Give this or "
+        "WECHATPAY_PRIVATE_KEY_PATH, not both.",
+        secret=True,
+    ),
+    Variable(
+        "WECHATPAY_PRIVATE_KEY_PATH",
+        PATH,
+        "",
+        "wechatpay",
+        "Path of the merchant API private key file.",
+    ),
+    Variable(
+        "WECHATPAY_API_V3_KEY",
+        STR,
+        "",
+        "wechatpay",
+        "The API v3 key (32 characters) that decrypts notification resources.",
+        secret=True,
+    ),
+    Variable(
+        "WECHATPAY_PLATFORM_CERT",
+        STR,
+        "",
+        "wechatpay",
+        "WeChat Pay's platform certificate (PEM) that verifies its answers and "
+        "notifications. Give this or WECHATPAY_PLATFORM_CERT_PATH, not both.",
+    ),
+    Variable(
+        "WECHATPAY_PLATFORM_CERT_PATH",
+        PATH,
+        "",
+        "wechatpay",
+        "Path of the platform certificate file.",
     ),
     Variable(
         "STRIPE_API_BASE",
