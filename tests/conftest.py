@@ -11,6 +11,13 @@ import os
 import pytest
 from django.db import connection
 
+from tests.alipay import (  # noqa: F401  (fixtures)
+    alipay,
+    alipay_channel,
+    alipay_double,
+    alipay_keys,
+    alipay_settings,
+)
 from tests.localstripe import localstripe, stripe_local  # noqa: F401  (fixtures)
 
 

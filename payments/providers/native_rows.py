@@ -26,6 +26,8 @@ from payments_project.db import Deleted
 # What the client needs to pay, kept in the row's metadata at start (QR URL, H5 page,
 # JSAPI parameters): the provider's answer is kept whole in raw_response.
 CLIENT_DATA_KEY = "client_data"
+# When the attempt stops being payable (the order's expiry, sent as time_expire), ISO 8601.
+EXPIRES_KEY = "expires_at"
 RAW_STATUS_MAX = 64
 
 
@@ -55,7 +57,11 @@ class NativeRows:
             raw_request={},
             raw_response={},
             raw_notification={},
-            metadata={"subject": request.subject, "body": request.body},
+            metadata={
+                "subject": request.subject,
+                "body": request.body,
+                EXPIRES_KEY: request.expires_at.isoformat() if request.expires_at else "",
+            },
             deleted=Deleted.ACTIVE,
             created_at=now,
             updated_at=now,
