@@ -8,6 +8,7 @@ from payments.errors import (  # noqa: F401
     AmountMismatch,
     AttemptNotFound,
     EventConflict,
+    IntegrationMismatch,
     NotApplicableYet,
     OrderNotFound,
 )
@@ -53,14 +54,6 @@ class RefundCurrencyMismatch(OrderError):
     would mean other money at the provider, so nothing is sent (recorded on the order)."""
 
     code = "currency_mismatch"
-    http_status = 409
-
-
-class IntegrationNotRun(OrderError):
-    """An order paid into a creator's own merchant account (``payment_integration_bid``),
-    whose keys this service does not hold: it is refunded and settled where it was paid."""
-
-    code = "payment_integration_not_supported"
     http_status = 409
 
 

@@ -487,6 +487,10 @@ class AttentionKind(models.TextChoices):
     REFUND_CONFLICT = "refund_conflict", "refund succeeded after it failed"
     UNSETTLED = "unsettled", "reconciliation cannot settle it"
     COUPON_CONFLICT = "coupon_conflict", "paid with a coupon taken meanwhile"
+    INTEGRATION_MISMATCH = (
+        "integration_mismatch",
+        "a notification signed by another merchant account",
+    )
 
 
 class AttentionStatus(models.TextChoices):

@@ -14,8 +14,12 @@ from payments.sink import Reported
 
 
 class OrderPaymentSink:
-    def payment_reported(self, *, channel: str, state: PaymentState, source: str) -> Reported:
-        order = payment_results.payment_apply(channel=channel, state=state, source=source)
+    def payment_reported(
+        self, *, channel: str, state: PaymentState, source: str, integration_bid: str | None = None
+    ) -> Reported:
+        order = payment_results.payment_apply(
+            channel=channel, state=state, source=source, integration_bid=integration_bid
+        )
         return Reported(order.order_bid, f"payment {state.state}; order {order.status_name}")
 
     def refund_reported(self, *, channel: str, state: RefundState, source: str) -> Reported | None:

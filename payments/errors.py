@@ -49,3 +49,11 @@ class EventConflict(PaymentEventError):
 
     code = "event_conflict"
     http_status = 409
+
+
+class IntegrationMismatch(PaymentEventError):
+    """A notification verified with one merchant account's keys names a payment another
+    account (or the platform's) took: refused, so that no account settles another's."""
+
+    code = "payment_integration_mismatch"
+    http_status = 400

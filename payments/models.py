@@ -522,6 +522,13 @@ class WebhookEvent(models.Model):
     result = models.CharField(
         max_length=500, blank=True, default="", db_default="", db_comment="What applying it did"
     )
+    integration_bid = models.CharField(
+        max_length=36,
+        blank=True,
+        default="",
+        db_default="",
+        db_comment="Payment integration whose keys verified it; empty: the platform's",
+    )
 
     class Meta:
         db_table = "payment_webhook_events"
@@ -549,6 +556,7 @@ class WebhookEvent(models.Model):
 
 
 # The platform's own Alipay / WeChat Pay attempts (read only), in a module of their own.
+from payments.merchants import PaymentIntegration  # noqa: E402, F401 (part of the app's models)
 from payments.native import (  # noqa: E402, F401 (defined there, part of the app's models)
     NATIVE_ATTEMPTS,
     AlipayOrder,

@@ -91,6 +91,15 @@ class NativeAttempt(models.Model):
         }
 
     @property
+    def integration_bid(self) -> str | None:
+        """The merchant account this attempt was made with ("": the platform's), as this
+        service records it in the metadata; None for a row written before (the
+        platform's), whose order's ``payment_integration_bid`` says."""
+        metadata = self.metadata if isinstance(self.metadata, dict) else {}
+        value = metadata.get("payment_integration_bid")
+        return value if isinstance(value, str) else None
+
+    @property
     def currency_code(self) -> str:
         return self.currency.lower()
 

@@ -2,7 +2,8 @@
 
 Like ``django.contrib.auth.hashers``: a setting of dotted paths, imported once and
 cached, validated by a system check. Only the channels of PAYMENT_CHANNELS_ENABLED take
-payments; with DEBUG and no channel configured, the sandbox does.
+payments; with DEBUG and no channel configured, the sandbox does. A payment made through
+a creator's own merchant account is settled by ``provider_of`` with that account's keys.
 """
 
 from __future__ import annotations
@@ -26,30 +27,6 @@ class ChannelNotEnabled(ServiceError):
     def __init__(self, message: str, *, channel: str) -> None:
         super().__init__(message)
         self.channel = channel
-
-
-class ChannelNotRun(ServiceError):
-    """An order of the platform's own Alipay / WeChat Pay channels: shown, not run here."""
-
-    code = "payment_channel_not_supported"
-    http_status = 409
-
-    def __init__(self, message: str, *, channel: str) -> None:
-        super().__init__(message)
-        self.channel = channel
-
-
-def refuse_if_not_run(channel: str, what: str) -> None:
-    """ChannelNotRun when ``channel`` is the platform's own Alipay / WeChat Pay: its
-    unpaid orders are settled by the platform (this service cannot close their QR codes),
-    so they are neither paid again, cancelled nor timed out here."""
-    if channel in NATIVE_ATTEMPTS:
-        raise ChannelNotRun(
-            f"This order is paid through the platform's own {channel} integration, which "
-            f"this service does not run: it cannot be {what} here (its orders are read "
-            "only here, refunded and settled where they were paid).",
-            channel=channel,
-        )
 
 
 def attempt_model(channel: str) -> type | None:
@@ -91,10 +68,22 @@ def get_provider(channel: str) -> PaymentProvider:
 
 def get_provider_any(channel: str) -> PaymentProvider:
     """The provider of a known channel, enabled or not: for settling what it already did."""
-    refuse_if_not_run(channel, "refunded or settled")
     if channel not in settings.PAYMENT_PROVIDERS:
         raise ChannelNotEnabled(f"Unknown payment channel {channel!r}.", channel=channel)
     return _provider(channel)
+
+
+def provider_of(channel: str, integration_bid: str = "") -> PaymentProvider:
+    """The provider that speaks for a payment of ``channel`` made through
+    ``integration_bid`` (a creator's own merchant account), or through the platform's
+    account when it is empty: its keys call the provider and verify its notifications.
+    Enabled or not, like ``get_provider_any``: what was paid is settled with the keys
+    that took it."""
+    if not integration_bid:
+        return get_provider_any(channel)
+    from payments.integrations import provider_for
+
+    return provider_for(channel, integration_bid)
 
 
 def resolve(channel: str | None, method: str | None, *, fallback: str | None) -> tuple[str, str]:
@@ -130,7 +119,10 @@ def resolve(channel: str | None, method: str | None, *, fallback: str | None) ->
 
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs) -> None:
-    if setting in ("PAYMENT_PROVIDERS", "PINGXX_API_BASE", "STRIPE_API_BASE") or setting.startswith(
-        ("PINGXX_", "STRIPE_")
+    if setting in ("PAYMENT_PROVIDERS", "PAYMENT_NOTIFY_BASE_URL") or setting.startswith(
+        ("PINGXX_", "STRIPE_", "ALIPAY_", "WECHATPAY_", "PAYMENT_CREDENTIALS")
     ):
         _provider.cache_clear()
+        from payments.integrations import forget_providers
+
+        forget_providers()

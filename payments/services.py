@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,17 +30,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
 from payments import registry
+from payments.credentials import CredentialsLocked
 from payments.errors import (
     AmountMismatch,
     AttemptNotFound,
     EventConflict,
+    IntegrationMismatch,
     NotApplicableYet,
     OrderNotFound,
 )
+from payments.inbox_upkeep import REAPPLICABLE
+from payments.integrations import IntegrationUnavailable
 from payments.models import InboxStatus, SignatureStatus, WebhookEvent
 from payments.providers.base import (
     EVENT_PAYMENT,
@@ -63,8 +66,6 @@ KEPT_HEADERS = frozenset(
 # of names and values: a forgery may carry many "signature" headers).
 REJECTED_BODY_KEPT = 2 * 1024
 REJECTED_HEADERS_KEPT = 4 * 1024
-# What is still to be applied: received, or failed and to be retried.
-REAPPLICABLE = (InboxStatus.RECEIVED, InboxStatus.FAILED)
 # The largest size a row records (a declared Content-Length can say anything).
 MAX_RECORDED_BYTES = 2**31 - 1
 
@@ -251,10 +252,27 @@ def webhook_receive(
     body: bytes,
     headers: Mapping[str, str],
     remote_addr: str | None = None,
+    integration_bid: str = "",
 ) -> WebhookOutcome:
     """Verify and store one delivery. The outcome says what to answer, or, ``pending``,
-    that the stored event is still to be applied (``payments.tasks.webhook_dispatch``)."""
-    provider = registry.get_provider_any(channel)
+    that the stored event is still to be applied (``payments.tasks.webhook_dispatch``).
+
+    ``integration_bid``: the creator's merchant account the delivery's URL names, whose
+    keys verify it ("" the platform's); the event may then settle only payments that
+    account took."""
+    try:
+        provider = registry.provider_of(channel, integration_bid)
+    except (IntegrationUnavailable, CredentialsLocked) as exc:
+        unknown = WebhookRejected(
+            exc.message,
+            channel=channel,
+            signature=SignatureStatus.MISSING,
+            code="webhook_integration_unknown",
+        )
+        unknown.http_status = 404 if isinstance(exc, IntegrationUnavailable) else 503
+        return _reject(
+            channel=channel, body=body, headers=headers, remote_addr=remote_addr, error=unknown
+        )
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         return webhook_refuse_too_large(
             channel=channel, body_bytes=len(body), headers=headers, remote_addr=remote_addr
@@ -291,6 +309,7 @@ def webhook_receive(
         body_bytes=len(body),
         headers=_headers_to_keep(headers),
         remote_addr=remote_addr,
+        integration_bid=integration_bid,
     )
 
 
@@ -333,7 +352,14 @@ def _stored(channel: str, event_id: str) -> WebhookEvent | None:
 
 
 def _store(
-    *, channel: str, event: ProviderEvent, body: str, body_bytes: int, headers: dict, remote_addr
+    *,
+    channel: str,
+    event: ProviderEvent,
+    body: str,
+    body_bytes: int,
+    headers: dict,
+    remote_addr,
+    integration_bid: str = "",
 ) -> WebhookOutcome:
     """The event's inbox row, stored once per event id: a repeat is found by one
     indexed look-up and writes nothing. Pending when the row is still to be applied."""
@@ -364,6 +390,7 @@ def _store(
                     body_bytes=body_bytes,
                     payload=dict(event.raw),
                     remote_addr=remote_addr,
+                    integration_bid=integration_bid,
                 )
         except IntegrityError:  # a concurrent delivery of the same event stored it first
             row = _stored(channel, event.event_id)
@@ -413,7 +440,7 @@ def stored_event(row: WebhookEvent) -> ProviderEvent:
     """A stored event, parsed again: verified again from its kept signature, or, for a
     channel verified upstream (Stripe, by dj-stripe), read from its stored payload. A
     row of a signing channel stored without its signature is refused, never trusted."""
-    provider = registry.get_provider_any(row.channel)
+    provider = registry.provider_of(row.channel, row.integration_bid)
     if provider.signature_kept:
         return provider.parse_webhook(row.body.encode(), row.headers)
     try:
@@ -450,7 +477,10 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
                 event = stored_event(row)
             if event.kind == EVENT_PAYMENT and event.payment is not None:
                 reported = sink().payment_reported(
-                    channel=channel, state=event.payment, source=source
+                    channel=channel,
+                    state=event.payment,
+                    source=source,
+                    integration_bid=row.integration_bid,
                 )
                 row.order_bid = reported.order_bid
                 row.status = InboxStatus.APPLIED
@@ -489,7 +519,7 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
             row.status = InboxStatus.FAILED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (503, exc.code, exc.message)
-        except (AmountMismatch, OrderNotFound) as exc:
+        except (AmountMismatch, IntegrationMismatch, OrderNotFound) as exc:
             row.status = InboxStatus.REJECTED
             row.last_error = f"{exc.code}: {exc.message}"
             outcome = (400, exc.code, exc.message)
@@ -542,89 +572,6 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
     return WebhookOutcome(status, code, message or row.status, row)
 
 
-def webhook_events_due(
-    *,
-    received_before: datetime,
-    received_after: datetime,
-    failed_before: datetime,
-    max_attempts: int,
-    limit: int,
-) -> list[int]:
-    """Inbox rows no task is known to hold, oldest first: received between
-    ``received_after`` and ``received_before`` and not sent again since
-    ``received_before``; and failed, last tried (or sent again) before
-    ``failed_before``, with fewer than ``max_attempts`` tries. Each is stamped
-    ``processed_at`` now, so a backlog is sent again once per period, not on every
-    sweep."""
-    received = WebhookEvent.objects.filter(
-        Q(processed_at__isnull=True) | Q(processed_at__lt=received_before),
-        status=InboxStatus.RECEIVED,
-        received_at__lt=received_before,
-        received_at__gte=received_after,
-    )
-    failed = WebhookEvent.objects.filter(
-        status=InboxStatus.FAILED, processed_at__lt=failed_before, attempts__lt=max_attempts
-    )
-    pks = list(received.order_by("received_at").values_list("pk", flat=True)[:limit])
-    pks += failed.order_by("received_at").values_list("pk", flat=True)[: limit - len(pks)]
-    if pks:
-        WebhookEvent.objects.filter(pk__in=pks, status__in=REAPPLICABLE).update(
-            processed_at=timezone.now()
-        )
-    return pks
-
-
-# ---- pruning the inbox ----
-
-# What nothing needs any more; received and failed events still have to be applied.
-PRUNABLE_STATUSES = (InboxStatus.APPLIED, InboxStatus.IGNORED, InboxStatus.REJECTED)
-
-
-def webhook_events_prunable(*, before: datetime) -> QuerySet[WebhookEvent]:
-    """Inbox rows received before ``before`` whose status is applied, ignored or rejected."""
-    return WebhookEvent.objects.filter(status__in=PRUNABLE_STATUSES, received_at__lt=before)
-
-
-def webhook_events_count(queryset: QuerySet[WebhookEvent]) -> Counter[tuple[str, str]]:
-    """How many rows of ``queryset`` per (status, channel)."""
-    rows = queryset.order_by().values_list("status", "channel").annotate(n=Count("pk"))
-    return Counter({(status, channel): n for status, channel, n in rows})
-
-
-def webhook_events_prune(*, before: datetime, batch_size: int = 1000) -> Counter[tuple[str, str]]:
-    """Delete the prunable rows received before ``before``: ``batch_size`` primary keys
-    per transaction, so no lock is held for long and other writers go on. How many were
-    deleted per (status, channel).
-
-    Rows are locked (skipping rows another transaction holds) before they are deleted,
-    so a row whose status changes meanwhile is never deleted by mistake.
-    """
-    deleted: Counter[tuple[str, str]] = Counter()
-    # No row received before ``before`` has a greater key: the scan stops there.
-    newest = WebhookEvent.objects.filter(received_at__lt=before).aggregate(pk=Max("pk"))["pk"]
-    last_pk = 0
-    while newest is not None:
-        with transaction.atomic():
-            batch = list(
-                webhook_events_prunable(before=before)
-                .filter(pk__gt=last_pk, pk__lte=newest)
-                .order_by("pk")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", "status", "channel")[:batch_size]
-            )
-            if not batch:
-                break
-            WebhookEvent.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
-        deleted.update((status, channel) for _, status, channel in batch)
-        last_pk = batch[-1][0]
-        logger.info(
-            "webhook events pruned: %d",
-            len(batch),
-            extra={"before": before.isoformat(), "last_pk": last_pk},
-        )
-    return deleted
-
-
 def inbox_event_reapply(*, row: WebhookEvent, actor: Any) -> WebhookOutcome:
     """Staff apply a stored webhook event again (one received or failed); the order's
     history says who did it (through the sink)."""
@@ -642,3 +589,13 @@ def inbox_event_reapply(*, row: WebhookEvent, actor: Any) -> WebhookOutcome:
     if not row.order_bid and applied.order_bid:
         sink().staff_note(order_bid=applied.order_bid, actor=actor, message=message)
     return outcome
+
+
+# The inbox's upkeep (the sweeper's and the pruning's queries), in a module of its own.
+from payments.inbox_upkeep import (  # noqa: E402, F401
+    PRUNABLE_STATUSES,
+    webhook_events_count,
+    webhook_events_due,
+    webhook_events_prunable,
+    webhook_events_prune,
+)

@@ -34,9 +34,13 @@ class Reported:
 
 @runtime_checkable
 class PaymentEventSink(Protocol):
-    def payment_reported(self, *, channel: str, state: PaymentState, source: str) -> Reported:
+    def payment_reported(
+        self, *, channel: str, state: PaymentState, source: str, integration_bid: str | None
+    ) -> Reported:
         """A provider's word on a payment; raises ``payments.errors`` when it cannot be
-        applied (unknown attempt, amount mismatch...)."""
+        applied (unknown attempt, amount mismatch, a merchant account's keys vouching
+        for another's payment...). ``integration_bid``: whose keys verified it ("" the
+        platform's); None when it came from a call made with the attempt's own keys."""
 
     def refund_reported(self, *, channel: str, state: RefundState, source: str) -> Reported | None:
         """A provider's word on a refund; None for one that changes nothing here (a

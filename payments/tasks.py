@@ -48,11 +48,22 @@ def retry_delay(retries: int) -> int:
 
 
 def webhook_deliver(
-    *, channel: str, body: bytes, headers: Mapping[str, str], remote_addr: str | None = None
+    *,
+    channel: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None = None,
+    integration_bid: str = "",
 ) -> WebhookOutcome:
     """One delivery, verified and stored, then dispatched: what a receiver answers."""
     return webhook_dispatch(
-        webhook_receive(channel=channel, body=body, headers=headers, remote_addr=remote_addr)
+        webhook_receive(
+            channel=channel,
+            body=body,
+            headers=headers,
+            remote_addr=remote_addr,
+            integration_bid=integration_bid,
+        )
     )
 
 

@@ -9,4 +9,14 @@ urlpatterns = [
     path("webhooks/pingxx/", views.pingxx_webhook, name="webhook-pingxx"),
     path("webhooks/stripe/", views.stripe_webhook, name="webhook-stripe"),
     path("webhooks/sandbox/", views.sandbox_webhook, name="webhook-sandbox"),
+    # Alipay and WeChat Pay: the platform's account, and each creator's own
+    # (payments.merchant.notify_url), verified with that account's keys.
+    path("webhooks/alipay/", views.alipay_webhook, name="webhook-alipay"),
+    path("webhooks/alipay/<str:integration_bid>/", views.alipay_webhook, name="webhook-alipay"),
+    path("webhooks/wechatpay/", views.wechatpay_webhook, name="webhook-wechatpay"),
+    path(
+        "webhooks/wechatpay/<str:integration_bid>/",
+        views.wechatpay_webhook,
+        name="webhook-wechatpay",
+    ),
 ]

@@ -38,14 +38,18 @@ def _answer(outcome: WebhookOutcome, channel: str) -> JsonResponse:
     )
 
 
-def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
-    outcome = _too_large(request, channel) or webhook_deliver(
+def _deliver(request: HttpRequest, channel: str, integration_bid: str = "") -> WebhookOutcome:
+    return _too_large(request, channel) or webhook_deliver(
         channel=channel,
         body=request.body,
         headers=request.headers,
         remote_addr=request.META.get("REMOTE_ADDR"),
+        integration_bid=integration_bid,
     )
-    return _answer(outcome, channel)
+
+
+def _webhook(request: HttpRequest, channel: str) -> JsonResponse:
+    return _answer(_deliver(request, channel), channel)
 
 
 @csrf_exempt
@@ -80,3 +84,33 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     return _webhook(request, "stripe")
+
+
+@csrf_exempt
+@require_POST
+def alipay_webhook(request: HttpRequest, integration_bid: str = "") -> HttpResponse:
+    """Alipay's asynchronous notifications (a signed form). Alipay stops sending once
+    the body is the text ``success``; anything else (``failure``) is sent again, for
+    about a day."""
+    outcome = _deliver(request, "alipay", integration_bid)
+    ok = outcome.http_status < 300
+    response = HttpResponse(
+        "success" if ok else "failure",
+        status=outcome.http_status,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["X-Payment-Code"] = outcome.code
+    return response
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_webhook(request: HttpRequest, integration_bid: str = "") -> JsonResponse:
+    """WeChat Pay's notifications: a 2xx acknowledges; WeChat Pay sends again, for a
+    day, on anything else, whose body it reads as ``{"code": "FAIL", "message": ...}``."""
+    outcome = _deliver(request, "wechatpay", integration_bid)
+    if outcome.http_status < 300:
+        body = {"code": "SUCCESS", "message": outcome.code}
+    else:
+        body = {"code": "FAIL", "message": f"{outcome.code}: {outcome.message}"[:256]}
+    return JsonResponse(body, status=outcome.http_status)

@@ -210,12 +210,9 @@ class StripeSyncView(LegacyView):
 
 class PaymentSyncView(LegacyView):
     """``payment/sync``: the REST API's sync on the order's channel, then the payment
-    detail; the native ``alipay`` and ``wechatpay`` are refused."""
+    detail."""
 
     input_class = PaymentSyncInput
 
     def answer(self, request, *, order_id, payment_channel=None):
-        provider = (payment_channel or "").strip().lower()
-        if provider in channels.NATIVE_PROVIDERS:
-            raise channels.native_refused(provider)
         return _detail(services.payment_sync(order=_order(request, order_id), source="api"))

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import outbound
-from orders.errors import IntegrationNotRun, OrderNotFound, TransitionNotAllowed
+from orders.errors import OrderNotFound, TransitionNotAllowed
 from orders.models import (
     Attention,
     AttentionKind,
@@ -27,6 +27,7 @@ from orders.models import (
     OrderStatus,
     PurchaseLock,
 )
+from payments import registry
 from payments_project.errors import ServiceError
 from promos import services as promo_services
 
@@ -172,17 +173,48 @@ def order_refusal_write(
     )
 
 
-def refuse_if_creator_integration(order: Order, what: str) -> None:
-    """IntegrationNotRun for an order paid into a creator's own merchant account
-    (``payment_integration_bid``), whose keys this service does not hold."""
-    if order.payment_integration_bid:
-        raise IntegrationNotRun(
-            f"Order {order.order_bid} was paid into the creator's own merchant account "
-            f"({order.payment_integration_bid}), whose keys this service does not hold: it "
-            f"cannot be {what} here.",
-            order_bid=order.order_bid,
-            integration=order.payment_integration_bid,
+def order_provider(order: Order, channel: str = "") -> Any:
+    """The provider with the keys ``order`` is paid through: its creator's own merchant
+    account (``payment_integration_bid``) or the platform's. Raises
+    IntegrationUnavailable (409) for an integration this service does not know."""
+    return registry.provider_of(channel or order.payment_channel, order.payment_integration_bid)
+
+
+def attempt_integration(attempt: Any) -> str:
+    """The merchant account an attempt was made with: as the attempt records it (the
+    native channels' rows), else its order's ``payment_integration_bid``."""
+    recorded = getattr(attempt, "integration_bid", None)
+    if isinstance(recorded, str):
+        return recorded
+    found = (
+        Order.objects.filter(order_bid=attempt.order_bid)
+        .values_list("payment_integration_bid", flat=True)
+        .first()
+    )
+    return found or ""
+
+
+def attempt_provider(channel: str, attempt: Any) -> Any:
+    """The provider with the keys ``attempt`` was made with: its money is looked up,
+    closed and refunded there, whatever the order or the creator uses now."""
+    return registry.provider_of(channel, attempt_integration(attempt))
+
+
+def refund_provider(refund: Any) -> Any:
+    """The provider with the keys of the payment ``refund`` gives money back on."""
+    attempt = (
+        registry.get_provider_any(refund.payment_channel)
+        .attempts_for(attempt_bid=refund.attempt_bid)
+        .first()
+    )
+    if attempt is None:
+        integration = (
+            Order.objects.filter(pk=refund.order_id)
+            .values_list("payment_integration_bid", flat=True)
+            .first()
         )
+        return registry.provider_of(refund.payment_channel, integration or "")
+    return attempt_provider(refund.payment_channel, attempt)
 
 
 def _discounts_follow(*, order: Order, from_status: int, to: int) -> None:

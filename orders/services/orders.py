@@ -28,7 +28,6 @@ from orders.services.lifecycle import (
 from orders.services.payment_results import _close_attempts_after_commit
 from orders.services.reconcile import Checked
 from payments import registry
-from payments.models import NATIVE_ATTEMPTS
 from payments_project.money import UnsupportedCurrency, exponent, to_major, to_minor
 from promos import selectors as promo_selectors
 from promos import services as promo_services
@@ -82,8 +81,6 @@ def order_create(
                 f"The product {product.name!r} is already paid for.", product=product_bid
             )
         for order in mine:
-            if order.payment_channel in NATIVE_ATTEMPTS:
-                continue  # being paid through the platform's own channel: left to it
             repriced = (order.payable_price, order.currency) != (product.price, product.currency)
             if _expired(order) or (repriced and (order.status == S.UNPAID or order.discount_price)):
                 # An order with payment attempts or discounts keeps its price; it is timed
@@ -260,7 +257,6 @@ def order_cancel(*, order: Order, actor: Any = None, source: str = "api") -> Ord
             "cancelled.",
             order_bid=order.order_bid,
         )
-    registry.refuse_if_not_run(order.payment_channel, "cancelled")
     cancelled = order_set_status(order=order, to=S.CANCELLED, source=source, actor=actor)
     _close_attempts_after_commit(order.order_bid, source)
     return cancelled
@@ -291,11 +287,7 @@ def orders_expire_run(
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)
     report = ExpireReport(dry_run=dry_run)
-    # The platform's own Alipay / WeChat Pay orders are left to the platform, which can
-    # still be paid for them.
-    stale_orders = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff).exclude(
-        payment_channel__in=NATIVE_ATTEMPTS
-    )
+    stale_orders = Order.objects.filter(status__in=PAYABLE, created_at__lte=cutoff)
     stale = list(stale_orders.order_by("id")[:limit])
     for done, order in enumerate(stale, start=1):
         report.checked += 1

@@ -9,6 +9,7 @@ or paid meanwhile) and goes through ``payment_apply``.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from orders.errors import AmountMismatch, AttemptNotFound
+from orders.errors import AmountMismatch, AttemptNotFound, IntegrationMismatch
 from orders.models import AttentionKind, Order, OrderEventKind, Refund
 from orders.services.attention import attention_open
 from orders.services.lifecycle import (
@@ -26,6 +27,7 @@ from orders.services.lifecycle import (
     S,
     _lock,
     _purchase_lock,
+    attempt_provider,
     order_event_write,
     order_refusal_write,
     order_set_status,
@@ -47,11 +49,17 @@ from promos import services as promo_services
 logger = logging.getLogger("orders.services")
 
 
-def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
+def payment_apply(
+    *, channel: str, state: PaymentState, source: str, integration_bid: str | None = None
+) -> Order:
     """Apply what a provider says of a payment (webhook, sync, reconciliation).
 
     Idempotent; never moves an order backwards. An amount or currency other than the
-    attempt's is refused (AmountMismatch) and recorded on the order.
+    attempt's is refused (AmountMismatch) and recorded on the order. ``integration_bid``:
+    the merchant account whose keys verified a notification ("" the platform's); one
+    that did not take the attempt is refused (IntegrationMismatch), recorded and listed
+    for staff, so that no account's keys settle another's payments. None: the news came
+    from a call made with the attempt's own keys (sync, reconciliation).
     """
     provider = registry.get_provider_any(channel)
     with transaction.atomic():
@@ -71,8 +79,9 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
         order = _lock(attempt.order_bid)
         attempt = attempts.attempt_locked(provider, pk=attempt.pk)
         try:
+            _check_integration(attempt=attempt, order=order, verified_by=integration_bid)
             _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
-        except AmountMismatch as exc:
+        except (AmountMismatch, IntegrationMismatch) as exc:
             mismatch = exc
         else:
             mismatch = None
@@ -90,7 +99,41 @@ def payment_apply(*, channel: str, state: PaymentState, source: str) -> Order:
     order_refusal_write(
         order=order, kind=OrderEventKind.PAYMENT, error=mismatch, source=source, label="refused"
     )
+    if isinstance(mismatch, IntegrationMismatch):
+        attention_open(
+            kind=AttentionKind.INTEGRATION_MISMATCH,
+            subject_kind="attempt",
+            subject_bid=attempt.attempt_bid,
+            order=order,
+            channel=channel,
+            reason=mismatch.message,
+            last_answer=json.dumps(dict(state.raw), default=str)[:5000],
+        )
     raise mismatch
+
+
+def _check_integration(*, attempt, order: Order, verified_by: str | None) -> None:
+    if verified_by is None:
+        return
+    taken_by = _integration_of(attempt, order)
+    if verified_by != taken_by:
+        raise IntegrationMismatch(
+            f"A notification verified with the keys of "
+            f"{_account(verified_by)} names attempt {attempt.attempt_bid}, which was made "
+            f"with {_account(taken_by)}: refused, nothing applied.",
+            attempt=attempt.attempt_bid,
+            verified_by=verified_by,
+            taken_by=taken_by,
+        )
+
+
+def _integration_of(attempt, order: Order) -> str:
+    recorded = getattr(attempt, "integration_bid", None)
+    return recorded if isinstance(recorded, str) else order.payment_integration_bid
+
+
+def _account(integration_bid: str) -> str:
+    return f"integration {integration_bid}" if integration_bid else "the platform's account"
 
 
 def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
@@ -192,7 +235,12 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
             "late": late,
             "duplicate_purchase": owned.order_bid if owned else False,
         },
-        changes={"paid_price": paid, "payment_channel": channel},
+        changes={
+            "paid_price": paid,
+            "payment_channel": channel,
+            # The account that took the money: refunds go back through it.
+            "payment_integration_bid": _integration_of(attempt, order),
+        },
         locked=True,
     )
     for other in payable:
@@ -253,11 +301,11 @@ def _open_attempts(order_bid: str) -> list[tuple[Any, Any]]:
     for channel in registry.enabled_channels():  # a disabled channel has no keys to call
         if channel not in settings.PAYMENT_PROVIDERS:
             continue
-        provider = registry.get_provider_any(channel)
-        for attempt in provider.attempt_model.objects.filter(
+        model = registry.get_provider_any(channel).attempt_model
+        for attempt in model.objects.filter(
             order_bid=order_bid, status__in=(AttemptStatus.PENDING, AttemptStatus.FAILED)
         ):
-            found.append((provider, attempt))
+            found.append((channel, attempt))
     return found
 
 
@@ -269,8 +317,9 @@ def order_attempts_close(*, order_bid: str, source: str = "system") -> int:
     closed, or paid meanwhile (a late payment, recorded as such).
     """
     left = 0
-    for provider, attempt in _open_attempts(order_bid):
+    for channel, attempt in _open_attempts(order_bid):
         try:
+            provider = attempt_provider(channel, attempt)
             _attempt_close(provider, attempt, source=source)
         except ProviderError as exc:
             left += 1
@@ -280,7 +329,7 @@ def order_attempts_close(*, order_bid: str, source: str = "system") -> int:
                     order=order,
                     kind=OrderEventKind.ATTEMPT,
                     message=f"attempt {attempt.attempt_bid} could not be closed at "
-                    f"{provider.channel} yet ({exc.code}); reconciliation will retry",
+                    f"{channel} yet ({exc.code}); reconciliation will retry",
                     source=source,
                     data={"attempt_bid": attempt.attempt_bid, "error": exc.message},
                 )

@@ -19,13 +19,13 @@ from orders.services.lifecycle import (
     S,
     _expired,
     _lock,
+    attempt_provider,
     order_event_write,
     order_set_status,
-    refuse_if_creator_integration,
 )
 from orders.services.orders import order_timeout
 from orders.services.payment_results import _attempt_close, payment_apply
-from payments import attempts, registry
+from payments import attempts, integrations, registry
 from payments.providers.base import (
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
@@ -61,9 +61,8 @@ def payment_start(
     actor: Any = None,
 ) -> PaymentStarted:
     """Start paying ``order``: an attempt row first, then the provider, then its answer."""
-    registry.refuse_if_not_run(order.payment_channel, "paid again")
     channel, method = registry.resolve(channel, method, fallback=order.payment_channel)
-    provider = registry.get_provider(channel)
+    provider = registry.get_provider(channel)  # refuses a channel that is not enabled
     if order.status in PAYABLE and _expired(order):
         order_timeout(order=order)
         raise OrderExpired(f"Order {order.order_bid} has expired.", order_bid=order.order_bid)
@@ -81,6 +80,11 @@ def payment_start(
                 f"The {channel} channel does not take {locked.currency.upper()}.",
                 channel=channel,
             )
+        # The creator's own merchant account on this channel, or the platform's: chosen
+        # now and kept on the order and on the attempt (as the platform does at each
+        # charge); what was started through another account is settled with its keys.
+        integration = integrations.for_new_payment(creator_bid=locked.creator_bid, channel=channel)
+        provider = registry.provider_of(channel, integration)
         product = Product.objects.filter(product_bid=locked.product_bid).first()
         name = product.name if product else "Course"
         request = PaymentRequest(
@@ -100,9 +104,10 @@ def payment_start(
             open_id=open_id,
             expires_at=locked.created_at + timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS),
             metadata={"order_bid": locked.order_bid},
+            integration_bid=integration,
         )
         attempt, _ = attempts.attempt_create(provider, request)
-        changes = {"payment_channel": channel}
+        changes = {"payment_channel": channel, "payment_integration_bid": integration}
         if locked.status == S.INIT:
             order_set_status(
                 order=locked,
@@ -114,8 +119,8 @@ def payment_start(
                 locked=True,
             )
         else:
-            locked.payment_channel = channel
-            locked.save(update_fields=["payment_channel", "updated_at"])
+            locked.payment_channel, locked.payment_integration_bid = channel, integration
+            locked.save(update_fields=["payment_channel", "payment_integration_bid", "updated_at"])
         order_event_write(
             order=locked,
             kind=OrderEventKind.ATTEMPT,
@@ -197,18 +202,18 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
     """Ask the channel for the state of the order's latest attempt and apply it.
 
     An order of a channel without a provider (``free``, ``grant``) has nothing to ask:
-    it is answered as it is. One of the platform's own Alipay / WeChat Pay is refused
-    (``payment_channel_not_supported``)."""
+    it is answered as it is. The channel is asked with the keys the order is paid
+    through (a creator's own merchant account, or the platform's)."""
     if registry.attempt_model(order.payment_channel) is None:
         order.refresh_from_db()
         return order
-    refuse_if_creator_integration(order, "synced")
-    provider = registry.get_provider_any(order.payment_channel)
-    recent = provider.attempt_model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
+    model = registry.attempt_model(order.payment_channel)
+    recent = model.objects.filter(order_bid=order.order_bid).order_by("-id")[:10]
     attempt = next((a for a in recent if a.provider_payment_id), None)
     if attempt is None:
         order.refresh_from_db()
         return order
+    provider = attempt_provider(order.payment_channel, attempt)
     state = provider.fetch_payment(attempt.provider_payment_id)
     if not state.attempt_bid:
         state = replace(state, attempt_bid=attempt.attempt_bid)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from orders.models import Attention, Order, Refund, RefundStatus
 from orders.services.attention import _left_to_staff, _settled, _unsettled
-from orders.services.lifecycle import S
+from orders.services.lifecycle import S, attempt_provider, refund_provider
 from orders.services.payment_results import (
     _attempt_close,
     _attempt_close_orphan,
@@ -47,12 +47,6 @@ RETRY_EVENTS_FOR = timedelta(days=3)
 # How long a row claimed by one run (reconcile_payments on one machine) is left alone by
 # the runs of other machines; it covers a whole run, whose rows are claimed up front.
 CLAIM_LEASE = timedelta(minutes=15)
-
-
-def _in_creator_integrations():
-    """Orders paid into a creator's own merchant account, whose keys this service does
-    not hold (``payment_integration_bid``)."""
-    return Order.objects.exclude(payment_integration_bid="").values("order_bid")
 
 
 @dataclass(frozen=True)
@@ -160,12 +154,10 @@ def payments_reconcile(
             .exclude(
                 **{f"{provider.attempt_model.attempt_bid_field}__in": _left_to_staff("attempt")}
             )
-            # Paid into a creator's own merchant account: not on this service's keys.
-            .exclude(order_bid__in=_in_creator_integrations())
             .order_by("updated_at", "id")
         )
         for attempt in _claim(pending, stamp="updated_at", **claim):
-            work.append(_attempt_work(provider, attempt))
+            work.append(_attempt_work(channel, attempt))
     refunds = (
         Refund.objects.filter(
             status=RefundStatus.PENDING,
@@ -198,15 +190,17 @@ def payments_reconcile(
     return report
 
 
-def _attempt_work(provider, attempt) -> _Work:
+def _attempt_work(channel: str, attempt) -> _Work:
+    """Each attempt is asked about with the keys it was made with (a creator's own
+    merchant account, or the platform's): an unknown account is this row's error."""
     return _Work(
         "attempt",
-        provider.channel,
+        channel,
         f"attempt {attempt.attempt_bid}",
         row=attempt,
         pending=attempt.status,
-        settle=lambda: _attempt_reconcile(provider, attempt),
-        check=lambda: _attempt_check(provider, attempt),
+        settle=lambda: _attempt_reconcile(attempt_provider(channel, attempt), attempt),
+        check=lambda: _attempt_check(attempt_provider(channel, attempt), attempt),
     )
 
 
@@ -241,7 +235,7 @@ def attention_subject_settle(attention: Attention) -> bool:
     if attention.subject_kind == "attempt":
         provider = registry.get_provider_any(attention.channel)
         item = _attempt_work(
-            provider, provider.attempts_for(attempt_bid=attention.subject_bid).get()
+            attention.channel, provider.attempts_for(attempt_bid=attention.subject_bid).get()
         )
     elif attention.subject_kind == "refund":
         item = _refund_work(Refund.objects.get(refund_bid=attention.subject_bid))
@@ -323,7 +317,7 @@ def _attempt_reconcile(provider, attempt) -> None:
 
 
 def _refund_reconcile(refund: Refund) -> None:
-    provider = registry.get_provider_any(refund.payment_channel)
+    provider = refund_provider(refund)
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).get()
     if refund.provider_refund_id:
         state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
@@ -358,7 +352,7 @@ def _attempt_check(provider, attempt) -> str:
 
 
 def _refund_check(refund: Refund) -> str:
-    provider = registry.get_provider_any(refund.payment_channel)
+    provider = refund_provider(refund)
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).get()
     if refund.provider_refund_id:
         state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)

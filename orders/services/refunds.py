@@ -38,9 +38,10 @@ from orders.selectors import amount_total, order_awaiting_approval, order_refund
 from orders.services.lifecycle import (
     MONEY_KEPT,
     _lock,
+    attempt_provider,
     order_event_write,
     order_refusal_write,
-    refuse_if_creator_integration,
+    refund_provider,
 )
 from orders.services.refund_results import _paying_attempt, _refund_note, refund_apply
 from payments import registry
@@ -182,15 +183,16 @@ def _refund_request(
                     confirmed=str(expected_refundable),
                 )
         amount = refund_amount_checked(locked, amount)
-        refuse_if_creator_integration(locked, "refunded")
-        provider = registry.get_provider_any(locked.payment_channel)
-        attempt = _paying_attempt(provider, locked)
+        attempt = _paying_attempt(registry.get_provider_any(locked.payment_channel), locked)
         if attempt is None:
             raise OrderNotRefundable(
                 f"Order {locked.order_bid} has no paid {locked.payment_channel} attempt to "
                 "refund (it was paid without a provider).",
                 order_bid=locked.order_bid,
             )
+        # Refused now (409) when the merchant account that took the money is not known
+        # here: the refund is sent with that account's keys, or not at all.
+        attempt_provider(locked.payment_channel, attempt)
         if attempt.currency_code != locked.currency.lower():
             raise RefundCurrencyMismatch(
                 f"Order {locked.order_bid} is in {locked.currency.upper()} but its payment "
@@ -378,7 +380,7 @@ def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = Fal
     """
     if not _refund_claim(refund):
         return
-    provider = registry.get_provider_any(refund.payment_channel)
+    provider = refund_provider(refund)
     request = RefundRequest(
         channel=refund.payment_channel,
         refund_bid=refund.refund_bid,

@@ -33,7 +33,14 @@ from orders.models import (
     RefundApproval,
     RefundStatus,
 )
-from orders.services.lifecycle import S, _lock, _purchase_lock, order_event_write, order_set_status
+from orders.services.lifecycle import (
+    S,
+    _lock,
+    _purchase_lock,
+    attempt_provider,
+    order_event_write,
+    order_set_status,
+)
 from orders.services.payments import payment_sync
 from orders.services.reconcile import attention_subject_settle
 from orders.services.refunds import (
@@ -312,6 +319,7 @@ def _provider_holds_no_refund(refund: Refund) -> None:
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
     if attempt is None:
         return
+    provider = attempt_provider(refund.payment_channel, attempt)
     state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
     if state.state != REFUND_FAILED:
         raise InvalidInput(

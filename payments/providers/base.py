@@ -123,6 +123,9 @@ class PaymentRequest:
     success_url: str = ""
     cancel_url: str = ""
     open_id: str = ""  # WeChat payer open id (wx_pub)
+    # The creator's merchant account the payment goes to ("" : the platform's); kept on
+    # the attempt where its table has room, so that its news is verified with those keys.
+    integration_bid: str = ""
     expires_at: datetime | None = None  # when the order times out: pay before this
     metadata: Mapping[str, str] = field(default_factory=dict)
 

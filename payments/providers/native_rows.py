@@ -26,6 +26,9 @@ from payments_project.db import Deleted
 # What the client needs to pay, kept in the row's metadata at start (QR URL, H5 page,
 # JSAPI parameters): the provider's answer is kept whole in raw_response.
 CLIENT_DATA_KEY = "client_data"
+# The merchant account the attempt was made with ("": the platform's); see
+# NativeAttempt.integration_bid.
+INTEGRATION_KEY = "payment_integration_bid"
 # When the attempt stops being payable (the order's expiry, sent as time_expire), ISO 8601.
 EXPIRES_KEY = "expires_at"
 RAW_STATUS_MAX = 64
@@ -61,6 +64,7 @@ class NativeRows:
                 "subject": request.subject,
                 "body": request.body,
                 EXPIRES_KEY: request.expires_at.isoformat() if request.expires_at else "",
+                INTEGRATION_KEY: request.integration_bid,
             },
             deleted=Deleted.ACTIVE,
             created_at=now,

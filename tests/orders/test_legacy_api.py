@@ -24,7 +24,6 @@ from orders.legacy_api import codes
 from orders.legacy_api.channels import old_channel, service_channel
 from orders.models import Order, OrderStatus
 from payments.models import AlipayOrder, PingxxOrder, StripeOrder, WechatpayOrder
-from payments.registry import ChannelNotEnabled
 from tests.bridge.conftest import platform, platform_token  # noqa: F401  (fixture)
 from tests.factories import OrderFactory, ProductFactory, UserFactory
 from tests.orders.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY
@@ -376,14 +375,12 @@ def test_pay_through_stripe_gives_what_stripe_js_or_checkout_needs(with_stripe, 
      ({"payment_channel": "wechatpay", "channel": "wx_pub_qr"}, "wechatpay"),
      ({"channel": "wechatpay:wx_pub"}, "wechatpay")],
 )  # fmt: skip
-def test_the_native_providers_are_refused_clearly(body, provider):
+def test_a_native_provider_that_is_not_enabled_is_refused_clearly(body, provider):
     user = UserFactory()
     order_id = started_order(user)
     answer = failed(client_for(user), "reqiure-to-pay", {"order_id": order_id, **body}, 5001,
                     "payment_channel_not_enabled")  # fmt: skip
-    assert answer["payment_channel"] == provider and "pingxx" in answer["message"]
-    failed(client_for(user), "payment/sync", {"order_id": order_id, "payment_channel": provider},
-           5001, "payment_channel_not_enabled")  # fmt: skip
+    assert answer["payment_channel"] == provider and provider in answer["message"]
 
 
 def test_pay_refusals(with_pingxx, pingxx_double, settings):  # noqa: F811
@@ -513,7 +510,7 @@ def test_payment_detail_and_payment_sync_of_a_pingxx_order(with_pingxx, pingxx_d
 @pytest.mark.parametrize(
     ("channel", "model"), [("alipay", AlipayOrder), ("wechatpay", WechatpayOrder)]
 )
-def test_payment_detail_of_a_native_order_and_its_sync_refused(channel, model):
+def test_payment_detail_of_a_native_order(channel, model):
     user = UserFactory()
     order = OrderFactory(user_bid=selectors.user_bid_for(user), paid=True, payment_channel=channel)
     native_attempt(model, order, bid="native-1")
@@ -526,8 +523,6 @@ def test_payment_detail_of_a_native_order_and_its_sync_refused(channel, model):
         "2026120722001native-1",
     )
     assert detail["raw_request"] == {"out_trade_no": "native-1"}
-    failed(client, "payment/sync", {"order_id": order.order_bid}, 5001,
-           "payment_channel_not_supported")  # fmt: skip
 
 
 def test_the_stripe_result_page_syncs_a_checkout_session(with_stripe, fake_stripe):
@@ -562,13 +557,12 @@ def test_sync_of_an_order_paid_through_a_channel_with_no_provider_has_no_payment
            "attempt_not_found")  # fmt: skip
 
 
-def test_an_order_paid_through_the_platforms_own_alipay_is_not_synced_here():
+def test_an_alipay_order_without_an_attempt_has_nothing_to_sync():
     user = UserFactory()
     order = OrderFactory(user_bid=selectors.user_bid_for(user), payment_channel="alipay",
                          status=OrderStatus.UNPAID)  # fmt: skip
     answer = call(client_for(user), "payment/sync", {"order_id": order.order_bid})
-    assert answer["code"] == 5001, answer
-    assert answer["error"] == "payment_channel_not_supported"
+    assert answer["error"] == "attempt_not_found", answer
     assert ok(client_for(user), "query-order", {"order_id": order.order_bid})["status"] == 504
 
 
@@ -607,14 +601,26 @@ def test_old_channel_names_as_this_services(channel, payment_channel, expected):
 
 
 @pytest.mark.parametrize(
-    ("channel", "payment_channel"),
-    [("alipay_qr", "alipay"), ("wx_pub_qr", "wechatpay"), ("wx_pub", "wechatpay"),
-     ("alipay", ""), ("wechatpay:wx_pub_qr", ""), ("", "ALIPAY")],
+    ("channel", "payment_channel", "expected"),
+    [("alipay_qr", "alipay", ("alipay", "alipay_qr")),
+     ("wx_pub_qr", "wechatpay", ("wechatpay", "wx_pub_qr")),
+     ("wx_pub", "wechatpay", ("wechatpay", "wx_pub")), ("alipay", "", ("alipay", None)),
+     ("wechatpay:wx_pub_qr", "", ("wechatpay", "wx_pub_qr")), ("", "ALIPAY", ("alipay", None))],
 )  # fmt: skip
-def test_the_native_providers_are_not_channels_here(channel, payment_channel):
-    with pytest.raises(ChannelNotEnabled) as refused:
-        service_channel(channel, payment_channel)
-    assert refused.value.code == "payment_channel_not_enabled"
+def test_the_native_providers_are_their_channels_here(channel, payment_channel, expected):
+    assert service_channel(channel, payment_channel) == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "channel"),
+    [("alipay_qr", "alipay"), ("wx_pub_qr", "wechatpay"), ("wx_pub", "wechatpay")],
+)
+def test_a_bare_method_goes_to_its_native_channel_when_enabled(settings, method, channel):
+    """As the platform resolves it: Ping++ unless the native channel is enabled."""
+    settings.PAYMENT_CHANNELS_ENABLED = ["pingxx"]
+    assert service_channel(method, "") == ("pingxx", method)
+    settings.PAYMENT_CHANNELS_ENABLED = ["pingxx", channel]
+    assert service_channel(method, "") == (channel, method)
 
 
 @pytest.mark.parametrize(
