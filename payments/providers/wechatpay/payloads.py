@@ -72,11 +72,11 @@ def transaction_params(
     params: dict[str, Any] = {
         "appid": app_id,
         "mchid": mch_id,
-        "description": description[:DESCRIPTION_MAX],
+        "description": clip(description, DESCRIPTION_MAX),
         "out_trade_no": request.attempt_bid,
         "notify_url": notify_url,
         "amount": {"total": request.amount, "currency": "CNY"},
-        "attach": request.order_bid[:ATTACH_MAX],
+        "attach": clip(request.order_bid, ATTACH_MAX),
     }
     if request.expires_at is not None:
         params["time_expire"] = rfc3339(request.expires_at)
@@ -93,8 +93,14 @@ def refund_params(
         "amount": {"refund": amount, "total": total, "currency": "CNY"},
     }
     if reason.strip():
-        params["reason"] = reason.strip()[:REASON_MAX]
+        params["reason"] = clip(reason.strip(), REASON_MAX)
     return params
+
+
+def clip(value: str, limit: int) -> str:
+    """At most ``limit`` bytes of UTF-8, whole characters only: the strictest reading of
+    WeChat Pay's string lengths (characters or bytes), which holds under either."""
+    return value.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def rfc3339(moment: datetime) -> str:
