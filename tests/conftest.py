@@ -19,6 +19,13 @@ from tests.alipay import (  # noqa: F401  (fixtures)
     alipay_settings,
 )
 from tests.localstripe import localstripe, stripe_local  # noqa: F401  (fixtures)
+from tests.wechatpay import (  # noqa: F401  (fixtures)
+    wechatpay,
+    wechatpay_channel,
+    wechatpay_double,
+    wechatpay_keys,
+    wechatpay_settings,
+)
 
 
 def pytest_collection_modifyitems(config, items):

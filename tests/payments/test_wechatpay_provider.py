@@ -36,7 +36,8 @@ from payments.providers.base import (
 )
 from payments.providers.wechatpay import WechatpayConfig, WechatpayProvider
 from payments_project.db import new_bid
-from tests.payments.conftest import (
+from tests.payments.wechatpay_double import WechatpayDouble
+from tests.wechatpay import (
     WECHATPAY_API_V3_KEY,
     WECHATPAY_APP_ID,
     WECHATPAY_MCH_ID,
@@ -45,7 +46,6 @@ from tests.payments.conftest import (
     wechatpay_cert_pem,
     wechatpay_private_pem,
 )
-from tests.payments.wechatpay_double import WechatpayDouble
 
 NOTIFY_URL = "https://pay.example.test/webhooks/wechatpay/"
 
