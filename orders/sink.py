@@ -22,8 +22,12 @@ class OrderPaymentSink:
         )
         return Reported(order.order_bid, f"payment {state.state}; order {order.status_name}")
 
-    def refund_reported(self, *, channel: str, state: RefundState, source: str) -> Reported | None:
-        refund = refund_results.refund_apply(channel=channel, state=state, source=source)
+    def refund_reported(
+        self, *, channel: str, state: RefundState, source: str, integration_bid: str | None = None
+    ) -> Reported | None:
+        refund = refund_results.refund_apply(
+            channel=channel, state=state, source=source, integration_bid=integration_bid
+        )
         if refund is None:
             return None
         return Reported(refund.order.order_bid, getattr(refund, "outcome", ""))

@@ -487,7 +487,10 @@ def inbox_apply(*, row: WebhookEvent, event: ProviderEvent | None = None) -> Web
                 row.result = reported.result[:500]
             elif event.kind == EVENT_REFUND and event.refund is not None:
                 reported = sink().refund_reported(
-                    channel=channel, state=event.refund, source=source
+                    channel=channel,
+                    state=event.refund,
+                    source=source,
+                    integration_bid=row.integration_bid,
                 )
                 if reported is None:
                     row.status = InboxStatus.IGNORED

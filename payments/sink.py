@@ -42,7 +42,9 @@ class PaymentEventSink(Protocol):
         for another's payment...). ``integration_bid``: whose keys verified it ("" the
         platform's); None when it came from a call made with the attempt's own keys."""
 
-    def refund_reported(self, *, channel: str, state: RefundState, source: str) -> Reported | None:
+    def refund_reported(
+        self, *, channel: str, state: RefundState, source: str, integration_bid: str | None
+    ) -> Reported | None:
         """A provider's word on a refund; None for one that changes nothing here (a
         refund made at the provider that failed)."""
 

@@ -7,6 +7,7 @@ in one order: the user's purchase lock (``_purchase_lock``), then the order
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import outbound
-from orders.errors import OrderNotFound, TransitionNotAllowed
+from orders.errors import IntegrationMismatch, OrderNotFound, TransitionNotAllowed
 from orders.models import (
     Attention,
     AttentionKind,
@@ -180,18 +181,60 @@ def order_provider(order: Order, channel: str = "") -> Any:
     return registry.provider_of(channel or order.payment_channel, order.payment_integration_bid)
 
 
-def attempt_integration(attempt: Any) -> str:
+def attempt_integration(attempt: Any, order: Order | None = None) -> str:
     """The merchant account an attempt was made with: as the attempt records it (the
     native channels' rows), else its order's ``payment_integration_bid``."""
     recorded = getattr(attempt, "integration_bid", None)
     if isinstance(recorded, str):
         return recorded
+    if order is not None:
+        return order.payment_integration_bid
     found = (
         Order.objects.filter(order_bid=attempt.order_bid)
         .values_list("payment_integration_bid", flat=True)
         .first()
     )
     return found or ""
+
+
+def integration_check(*, attempt: Any, order: Order, verified_by: str | None) -> None:
+    """IntegrationMismatch when a notification verified with ``verified_by``'s keys (""
+    the platform's) names a payment another merchant account took, so that no account's
+    keys settle another's payments or refunds. None: news from a call made with the
+    attempt's own keys (sync, reconciliation), nothing to check."""
+    if verified_by is None:
+        return
+    taken_by = attempt_integration(attempt, order)
+    if verified_by != taken_by:
+        raise IntegrationMismatch(
+            f"A notification verified with the keys of {_account(verified_by)} names "
+            f"attempt {attempt.attempt_bid}, which was made with {_account(taken_by)}: "
+            "refused, nothing applied.",
+            attempt=attempt.attempt_bid,
+            verified_by=verified_by,
+            taken_by=taken_by,
+        )
+
+
+def _account(integration_bid: str) -> str:
+    return f"integration {integration_bid}" if integration_bid else "the platform's account"
+
+
+def integration_mismatch_record(
+    *, error: IntegrationMismatch, order: Order, channel: str, kind: str, raw: Any, source: str
+) -> None:
+    """A refused notification of another account, in the order's history and listed for
+    staff: written outside the refused transaction."""
+    order_refusal_write(order=order, kind=kind, error=error, source=source, label="refused")
+    attention_open(
+        kind=AttentionKind.INTEGRATION_MISMATCH,
+        subject_kind="attempt",
+        subject_bid=error.details["attempt"],
+        order=order,
+        channel=channel,
+        reason=error.message,
+        last_answer=json.dumps(dict(raw or {}), default=str)[:5000],
+    )
 
 
 def attempt_provider(channel: str, attempt: Any) -> Any:

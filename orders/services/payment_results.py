@@ -9,7 +9,6 @@ or paid meanwhile) and goes through ``payment_apply``.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from decimal import Decimal
@@ -27,7 +26,10 @@ from orders.services.lifecycle import (
     S,
     _lock,
     _purchase_lock,
+    attempt_integration,
     attempt_provider,
+    integration_check,
+    integration_mismatch_record,
     order_event_write,
     order_refusal_write,
     order_set_status,
@@ -79,7 +81,7 @@ def payment_apply(
         order = _lock(attempt.order_bid)
         attempt = attempts.attempt_locked(provider, pk=attempt.pk)
         try:
-            _check_integration(attempt=attempt, order=order, verified_by=integration_bid)
+            integration_check(attempt=attempt, order=order, verified_by=integration_bid)
             _check_money(attempt=attempt, amount=state.amount, currency=state.currency, what=source)
         except (AmountMismatch, IntegrationMismatch) as exc:
             mismatch = exc
@@ -96,44 +98,20 @@ def payment_apply(
                 change=change,
             )
             return order
-    order_refusal_write(
-        order=order, kind=OrderEventKind.PAYMENT, error=mismatch, source=source, label="refused"
-    )
     if isinstance(mismatch, IntegrationMismatch):
-        attention_open(
-            kind=AttentionKind.INTEGRATION_MISMATCH,
-            subject_kind="attempt",
-            subject_bid=attempt.attempt_bid,
+        integration_mismatch_record(
+            error=mismatch,
             order=order,
             channel=channel,
-            reason=mismatch.message,
-            last_answer=json.dumps(dict(state.raw), default=str)[:5000],
+            kind=OrderEventKind.PAYMENT,
+            raw=state.raw,
+            source=source,
+        )
+    else:
+        order_refusal_write(
+            order=order, kind=OrderEventKind.PAYMENT, error=mismatch, source=source, label="refused"
         )
     raise mismatch
-
-
-def _check_integration(*, attempt, order: Order, verified_by: str | None) -> None:
-    if verified_by is None:
-        return
-    taken_by = _integration_of(attempt, order)
-    if verified_by != taken_by:
-        raise IntegrationMismatch(
-            f"A notification verified with the keys of "
-            f"{_account(verified_by)} names attempt {attempt.attempt_bid}, which was made "
-            f"with {_account(taken_by)}: refused, nothing applied.",
-            attempt=attempt.attempt_bid,
-            verified_by=verified_by,
-            taken_by=taken_by,
-        )
-
-
-def _integration_of(attempt, order: Order) -> str:
-    recorded = getattr(attempt, "integration_bid", None)
-    return recorded if isinstance(recorded, str) else order.payment_integration_bid
-
-
-def _account(integration_bid: str) -> str:
-    return f"integration {integration_bid}" if integration_bid else "the platform's account"
 
 
 def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
@@ -239,7 +217,7 @@ def _order_paid(*, channel: str, order: Order, attempt, paid: Decimal, state, so
             "paid_price": paid,
             "payment_channel": channel,
             # The account that took the money: refunds go back through it.
-            "payment_integration_bid": _integration_of(attempt, order),
+            "payment_integration_bid": attempt_integration(attempt, order),
         },
         locked=True,
     )

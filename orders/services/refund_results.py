@@ -15,7 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import dashboard, outbound
-from orders.errors import AmountMismatch, AttemptNotFound, EventConflict, NotApplicableYet
+from orders.errors import (
+    AmountMismatch,
+    AttemptNotFound,
+    EventConflict,
+    IntegrationMismatch,
+    NotApplicableYet,
+)
 from orders.models import AttentionKind, Order, OrderEventKind, Refund, RefundStatus
 from orders.services.attention import attention_open
 from orders.services.lifecycle import (
@@ -23,6 +29,8 @@ from orders.services.lifecycle import (
     S,
     _lock,
     _purchase_lock,
+    integration_check,
+    integration_mismatch_record,
     order_event_write,
     order_set_status,
 )
@@ -33,25 +41,63 @@ from payments_project.money import to_major, to_minor
 
 
 def refund_apply(
-    *, channel: str, state: RefundState, source: str, refused_now: bool = False
+    *,
+    channel: str,
+    state: RefundState,
+    source: str,
+    refused_now: bool = False,
+    integration_bid: str | None = None,
 ) -> Refund | None:
     """Apply what a provider says of a refund (answer, webhook, reconciliation).
 
     Idempotent and order-tolerant: a succeeded refund stays succeeded, an order is
     refunded once refunds add up to what was paid, and a refund reported before the
     payment it refunds is kept for later (NotApplicableYet). Returns None for a failed
-    refund made at the provider, which changes nothing here.
+    refund made at the provider, which changes nothing here. ``integration_bid``: whose
+    keys verified a notification (see ``payment_apply``); news of a payment another
+    merchant account took is refused (IntegrationMismatch), recorded and listed.
     """
+    try:
+        return _refund_apply(
+            channel=channel,
+            state=state,
+            source=source,
+            refused_now=refused_now,
+            integration_bid=integration_bid,
+        )
+    except IntegrationMismatch as mismatch:
+        order = Order.objects.filter(order_bid=mismatch.details.get("order_bid", "")).first()
+        if order is not None:
+            integration_mismatch_record(
+                error=mismatch,
+                order=order,
+                channel=channel,
+                kind=OrderEventKind.REFUND,
+                raw=state.raw,
+                source=source,
+            )
+        raise
+
+
+def _refund_apply(
+    *, channel: str, state: RefundState, source: str, refused_now: bool, integration_bid
+) -> Refund | None:
     provider = registry.get_provider_any(channel)
     with transaction.atomic():
         refund = _find_refund(channel=channel, state=state)
         if refund is None:
-            return _refund_from_provider(provider=provider, state=state, source=source)
+            return _refund_from_provider(
+                provider=provider, state=state, source=source, integration_bid=integration_bid
+            )
         # Whether the user still owns the product (the platform's entitlement) is decided
         # under their purchase lock, taken first as always.
         _purchase_lock(user_bid=refund.order.user_bid, product_bid=refund.order.product_bid)
         order = _lock(refund.order.order_bid)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if integration_bid is not None:
+            paid = provider.attempts_for(attempt_bid=refund.attempt_bid).first()
+            if paid is not None:
+                _integration_check(paid, order, integration_bid)
         expected = to_minor(refund.amount, refund.currency)
         currency = (state.currency or refund.currency).lower()
         if state.amount != expected or currency != refund.currency:
@@ -241,7 +287,17 @@ def _refund_reversed(*, order: Order, refund: Refund, provider, state: RefundSta
     refund.outcome = f"refund succeeded -> failed{restored}; listed for staff"
 
 
-def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refund | None:
+def _integration_check(attempt, order: Order, integration_bid: str) -> None:
+    try:
+        integration_check(attempt=attempt, order=order, verified_by=integration_bid)
+    except IntegrationMismatch as mismatch:
+        mismatch.details["order_bid"] = order.order_bid
+        raise
+
+
+def _refund_from_provider(
+    *, provider, state: RefundState, source: str, integration_bid: str | None = None
+) -> Refund | None:
     """A refund made at the provider (its dashboard): record it on its order."""
     attempt = provider.attempts_for(provider_payment_id=state.provider_payment_id).first()
     if attempt is None:
@@ -254,6 +310,8 @@ def _refund_from_provider(*, provider, state: RefundState, source: str) -> Refun
             ),
         )
     order = _lock(attempt.order_bid)
+    if integration_bid is not None:
+        _integration_check(attempt, order, integration_bid)
     if state.state == REFUND_FAILED:
         order_event_write(
             order=order,
