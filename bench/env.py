@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from Crypto.PublicKey import RSA
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/bench_payments"
 BROKER_URL = "redis://127.0.0.1:6379/13"
@@ -17,6 +20,11 @@ CACHE_URL = "redis://127.0.0.1:6379/14"
 
 PINGXX_SECRET_KEY = "sk_test_bench0000000000000000"  # noqa: S105 (the double's)
 PINGXX_APP_ID = "app_bench0000000000"
+ALIPAY_APP_ID = "2021000000000042"
+WECHATPAY_APP_ID = "wxbench0000000042"
+WECHATPAY_MCH_ID = "1900000042"
+WECHATPAY_SERIAL_NO = "42" * 20
+WECHATPAY_API_V3_KEY = "bench".ljust(32, "0")
 STRIPE_SECRET_KEY = "sk_test_" + "bench".ljust(32, "0")
 STRIPE_PUBLISHABLE_KEY = "pk_test_" + "bench".ljust(32, "0")
 STRIPE_WEBHOOK_SECRET = "whsec_" + "bench".ljust(32, "0")
@@ -27,15 +35,44 @@ class Keys:
     merchant: RSA.RsaKey  # signs our requests to Ping++; its double holds the public half
     pingxx: RSA.RsaKey  # Ping++'s: signs the webhooks; the service holds the public half
     django: str  # SECRET_KEY, the same in every process (the staff session is signed)
+    alipay_app: rsa.RSAPrivateKey  # ours: signs requests to Alipay
+    alipay: rsa.RSAPrivateKey  # Alipay's: signs its notifications
+    wechatpay_merchant: rsa.RSAPrivateKey  # ours: signs requests to WeChat Pay
+    wechatpay_platform: rsa.RSAPrivateKey  # WeChat Pay's: signs its notifications
+    wechatpay_cert: x509.Certificate  # the platform certificate the service holds
 
 
 def keys() -> Keys:
     # 2048 bits, as Ping++'s keys are: the service verifies what production verifies.
+    from tests.wechatpay import self_signed_certificate
+
+    alipay_app, alipay, merchant, platform = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(4)
+    )
     return Keys(
         merchant=RSA.generate(2048),
         pingxx=RSA.generate(2048),
         django="bench-" + secrets.token_urlsafe(48),
+        alipay_app=alipay_app,
+        alipay=alipay,
+        wechatpay_merchant=merchant,
+        wechatpay_platform=platform,
+        wechatpay_cert=self_signed_certificate(platform),
     )
+
+
+def _pem(key: rsa.RSAPrivateKey, *, public: bool = False) -> str:
+    if public:
+        return (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def database() -> tuple[str, str]:
@@ -50,7 +87,9 @@ def service_env(*, database_url: str, keys: Keys, doubles: dict[str, str]) -> di
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "PINGXX_", "STRIPE_", "CELERY_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "PINGXX_", "STRIPE_", "CELERY_", "ALIPAY_", "WECHATPAY_")
+        )
     }
     env.update(
         {
@@ -73,7 +112,19 @@ def service_env(*, database_url: str, keys: Keys, doubles: dict[str, str]) -> di
             # The limits per user would refuse a benchmark's one user after 30 orders.
             "API_THROTTLE_ORDERS": "1000000/s",
             "API_THROTTLE_PAYMENTS": "1000000/s",
-            "PAYMENT_CHANNELS_ENABLED": "pingxx,stripe,sandbox",
+            "PAYMENT_CHANNELS_ENABLED": "pingxx,stripe,sandbox,alipay,wechatpay",
+            "PAYMENT_NOTIFY_BASE_URL": "https://pay.example.com",
+            "ALIPAY_APP_ID": ALIPAY_APP_ID,
+            "ALIPAY_APP_PRIVATE_KEY": _pem(keys.alipay_app),
+            "ALIPAY_PUBLIC_KEY": _pem(keys.alipay, public=True),
+            "WECHATPAY_APP_ID": WECHATPAY_APP_ID,
+            "WECHATPAY_MCH_ID": WECHATPAY_MCH_ID,
+            "WECHATPAY_MERCHANT_SERIAL_NO": WECHATPAY_SERIAL_NO,
+            "WECHATPAY_PRIVATE_KEY": _pem(keys.wechatpay_merchant),
+            "WECHATPAY_API_V3_KEY": WECHATPAY_API_V3_KEY,
+            "WECHATPAY_PLATFORM_CERT": keys.wechatpay_cert.public_bytes(
+                serialization.Encoding.PEM
+            ).decode(),
             "DEFAULT_PAYMENT_CHANNEL": "pingxx",
             "PINGXX_API_BASE": doubles.get("pingxx", ""),
             "PINGXX_SECRET_KEY": PINGXX_SECRET_KEY,

@@ -34,7 +34,7 @@ def pending_attempts(
     from orders.models import Order, OrderStatus
     from payments.models import PingxxOrder, StripeOrder
 
-    currency = "cny" if channel == "pingxx" else "usd"
+    currency = "usd" if channel == "stripe" else "cny"
     rows = [
         Pending(
             order_bid=bid("pending-order-", tag, n),
@@ -62,7 +62,9 @@ def pending_attempts(
         ],
         batch_size=1000,
     )
-    if channel == "pingxx":
+    if channel in ("alipay", "wechatpay"):
+        _native_attempts(channel, rows)
+    elif channel == "pingxx":
         PingxxOrder.objects.bulk_create(
             [
                 PingxxOrder(
@@ -102,6 +104,46 @@ def pending_attempts(
             batch_size=1000,
         )
     return rows
+
+
+def _native_attempts(channel: str, rows: list[Pending]) -> None:
+    """Pending attempts of a direct Alipay / WeChat Pay payment, as the service writes
+    them (the merchant order number is the attempt's id)."""
+    from django.utils import timezone
+
+    from payments.models import NATIVE_ATTEMPTS
+
+    model = NATIVE_ATTEMPTS[channel]
+    now = timezone.now()
+    model.objects.bulk_create(
+        [
+            model(
+                **{model.attempt_bid_field: p.attempt_bid},
+                biz_domain="order",
+                bill_order_bid="",
+                creator_bid="",
+                user_bid=p.user_bid,
+                product_bid=p.product_bid,
+                order_bid=p.order_bid,
+                provider_attempt_id=p.attempt_bid,
+                transaction_id="",
+                channel="alipay_qr" if channel == "alipay" else "wx_pub_qr",
+                amount=p.amount,
+                currency="CNY",
+                status=0,
+                raw_status="pending",
+                raw_request={},
+                raw_response={"qr_code": "https://qr.example/x"},
+                raw_notification={},
+                metadata={"payment_integration_bid": ""},
+                deleted=0,
+                created_at=now,
+                updated_at=now,
+            )
+            for p in rows
+        ],
+        batch_size=1000,
+    )
 
 
 def payable_orders(fixtures: Fixtures, count: int) -> list[tuple[str, str]]:

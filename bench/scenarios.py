@@ -28,6 +28,8 @@ class Context:
     fixtures: data.Fixtures
     signer: Any  # a PingxxDouble, only for its events and its Ping++ signing key
     stripe_base: str
+    alipay_signer: Any = None  # an AlipayDouble (not started): signs as Alipay
+    wechatpay_signer: Any = None  # a WechatpayDouble (not started): signs as WeChat Pay
     tags: Any = None
 
     def tag(self) -> str:
@@ -137,6 +139,39 @@ def stripe_delivery(pending: pools.Pending) -> Request:
     )
 
 
+def alipay_delivery(signer: Any, pending: pools.Pending) -> Request:
+    """Alipay's trade_status_sync of a paid trade: a form signed with Alipay's key."""
+    signer.trades[pending.attempt_bid] = {
+        "trade_no": "2026" + secrets.token_hex(12),
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": f"{pending.price:.2f}",
+        "subject": "Course",
+        "gmt_create": "2026-12-07 10:00:00",
+        "send_pay_date": "2026-12-07 10:01:00",
+    }
+    body = signer.notification(pending.attempt_bid)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return Request("POST", "/webhooks/alipay/", body, headers)
+
+
+def wechatpay_delivery(signer: Any, pending: pools.Pending) -> Request:
+    """WeChat Pay's TRANSACTION.SUCCESS: the resource encrypted with the API v3 key, the
+    body signed with the platform key (with a timestamp: signed shortly before its run)."""
+    resource = {
+        "appid": signer.app_id, "mchid": signer.mch_id, "out_trade_no": pending.attempt_bid,
+        "transaction_id": "4200" + secrets.token_hex(12), "trade_type": "NATIVE",
+        "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
+        "attach": pending.order_bid, "success_time": "2026-12-07T10:01:00+08:00",
+        "payer": {"openid": "o-bench"},
+        "amount": {"total": pending.amount, "payer_total": pending.amount,
+                   "currency": "CNY", "payer_currency": "CNY"},
+    }  # fmt: skip
+    body, headers = signer.notification("TRANSACTION.SUCCESS", resource)
+    return Request(
+        "POST", "/webhooks/wechatpay/", body, {**headers, "Content-Type": "application/json"}
+    )
+
+
 def stripe_intents(base_url: str, count: int) -> list[str]:
     """``count`` PaymentIntents made at the Stripe double (dj-stripe fetches them again
     when it processes their events)."""
@@ -166,6 +201,25 @@ def pingxx_fresh(context: Context, size: int) -> Next:
 def pingxx_duplicate(context: Context, size: int) -> Next:
     (pending,) = pools.pending_attempts("pingxx", 1, context.tag())
     return repeat(pingxx_delivery(context.signer, pending))  # applied once, in the warm-up
+
+
+def native_fresh(channel: str) -> Callable[[Context, int], Next]:
+    def build(context: Context, size: int) -> Next:
+        pending = pools.pending_attempts(channel, size, context.tag())
+        deliver = alipay_delivery if channel == "alipay" else wechatpay_delivery
+        signer = getattr(context, f"{channel}_signer")
+        return pool([deliver(signer, p) for p in pending])
+
+    return build
+
+
+def native_duplicate(channel: str) -> Callable[[Context, int], Next]:
+    def build(context: Context, size: int) -> Next:
+        (pending,) = pools.pending_attempts(channel, 1, context.tag())
+        deliver = alipay_delivery if channel == "alipay" else wechatpay_delivery
+        return repeat(deliver(getattr(context, f"{channel}_signer"), pending))
+
+    return build
 
 
 def stripe_fresh(context: Context, size: int) -> Next:
@@ -267,6 +321,10 @@ SCENARIOS = [
     Scenario("reference B", lambda context, size: repeat(Request("POST", "/bench/reference"))),
     Scenario("ping++ webhook fresh", pingxx_fresh),
     Scenario("ping++ webhook duplicate", pingxx_duplicate),
+    Scenario("alipay webhook fresh", native_fresh("alipay")),
+    Scenario("alipay webhook duplicate", native_duplicate("alipay")),
+    Scenario("wechatpay webhook fresh", native_fresh("wechatpay")),
+    Scenario("wechatpay webhook duplicate", native_duplicate("wechatpay")),
     Scenario("stripe webhook fresh", stripe_fresh),
     Scenario("stripe webhook duplicate", stripe_duplicate),
     Scenario("order create (API)", order_create),

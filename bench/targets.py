@@ -11,6 +11,10 @@ from dataclasses import dataclass
 RATIO_FLOORS = (
     ("ping++ webhook fresh", 0.5),
     ("ping++ webhook duplicate", 0.8),
+    ("alipay webhook fresh", 0.5),
+    ("alipay webhook duplicate", 0.8),
+    ("wechatpay webhook fresh", 0.5),
+    ("wechatpay webhook duplicate", 0.8),
     ("stripe webhook fresh", 0.4),
     ("stripe webhook duplicate", 0.8),
     ("order create", 0.3),

@@ -3,7 +3,8 @@
 A button per way to pay, named as buyers know it ("Alipay (QR code)", "Card"), only
 where the channel takes the product's currency, and only what works on the buyer's
 device: a QR code means nothing on the phone that would scan it, so phones are offered
-WeChat Pay's H5 page (``wx_wap``) instead, and computers the QR codes and Alipay's page.
+the phone pages (WeChat Pay's H5 ``wx_wap``, Alipay's ``alipay_wap``) instead, and
+computers the QR codes and Alipay's desktop page.
 """
 
 from __future__ import annotations
@@ -26,11 +27,25 @@ LABELS = {
     "stripe:payment_intent": "Card",
     "stripe:checkout_session": "Card (Stripe Checkout)",
     "sandbox:confirm_page": "Sandbox (no money moves)",
+    "alipay:alipay_qr": "Alipay (QR code)",
+    "alipay:alipay_pc_direct": "Alipay",
+    "alipay:alipay_wap": "Alipay",
+    "wechatpay:wx_pub_qr": "WeChat Pay (QR code)",
+    "wechatpay:wx_wap": "WeChat Pay",
 }
 # Methods a page cannot offer: wx_pub pays inside WeChat's own browser, with its open id.
-NEVER_OFFERED = frozenset({"pingxx:wx_pub"})
-DESKTOP_ONLY = frozenset({"pingxx:alipay_qr", "pingxx:wx_pub_qr", "pingxx:alipay_pc_direct"})
-PHONE_ONLY = frozenset({"pingxx:wx_wap"})
+NEVER_OFFERED = frozenset({"pingxx:wx_pub", "wechatpay:wx_pub"})
+DESKTOP_ONLY = frozenset(
+    {
+        "pingxx:alipay_qr",
+        "pingxx:wx_pub_qr",
+        "pingxx:alipay_pc_direct",
+        "alipay:alipay_qr",
+        "alipay:alipay_pc_direct",
+        "wechatpay:wx_pub_qr",
+    }
+)
+PHONE_ONLY = frozenset({"pingxx:wx_wap", "alipay:alipay_wap", "wechatpay:wx_wap"})
 _PHONE = re.compile(r"Mobi|Android|iPhone|iPod|Windows Phone", re.IGNORECASE)
 
 # The order page asks how its order stands every POLL_MS, slower each time without news

@@ -265,7 +265,9 @@ def main() -> int:
         fixtures = data.fixtures_create()
 
         from bench.scenarios import SCENARIOS, Context
+        from tests.payments.alipay_double import AlipayDouble
         from tests.payments.pingxx_double import PingxxDouble
+        from tests.payments.wechatpay_double import WechatpayDouble
 
         signer = PingxxDouble(
             secret_key="",
@@ -273,7 +275,25 @@ def main() -> int:
             merchant_public_key=keys.merchant.public_key(),
             webhook_private_key=keys.pingxx,
         )
-        context = Context(fixtures=fixtures, signer=signer, stripe_base=urls["stripe"])
+        context = Context(
+            fixtures=fixtures,
+            signer=signer,
+            stripe_base=urls["stripe"],
+            alipay_signer=AlipayDouble(
+                app_id=env.ALIPAY_APP_ID,
+                app_public_key=keys.alipay_app.public_key(),
+                alipay_key=keys.alipay,
+            ),
+            wechatpay_signer=WechatpayDouble(
+                mch_id=env.WECHATPAY_MCH_ID,
+                app_id=env.WECHATPAY_APP_ID,
+                merchant_serial_no=env.WECHATPAY_SERIAL_NO,
+                merchant_public_key=keys.wechatpay_merchant.public_key(),
+                platform_key=keys.wechatpay_platform,
+                platform_serial=format(keys.wechatpay_cert.serial_number, "X"),
+                api_v3_key=env.WECHATPAY_API_V3_KEY,
+            ),
+        )
         port = procs.free_port()
         gunicorn = procs.gunicorn_start(env=service_env, port=port, log=run_dir / "gunicorn.log")
         start_worker = lambda: procs.worker_start(env=service_env, log=run_dir / "worker.log")  # noqa: E731
