@@ -271,7 +271,8 @@ class StripeOrderAdmin(AttemptAdmin):
 
 
 class NativeAttemptAdmin(AttemptAdmin):
-    """The platform's native Alipay / WeChat Pay attempts: shown, never changed here."""
+    """Direct Alipay / WeChat Pay attempts (the platform's rows and this service's): shown,
+    never edited; refunds and syncs are made from their order."""
 
     list_display = (
         "attempt_bid",
@@ -303,8 +304,9 @@ class NativeAttemptAdmin(AttemptAdmin):
             (
                 None,
                 {
-                    "description": "The platform's own channel: this service does not run it, "
-                    "so its orders are read only here and cannot be refunded from here.",
+                    "description": "Refund or sync it from its order; the merchant "
+                    "account it was made with is in its metadata "
+                    "(payment_integration_bid, empty for the platform's).",
                     "fields": (
                         bid,
                         "order_page",

@@ -1,7 +1,8 @@
-"""The attempts of the platform's own Alipay and WeChat Pay integrations, which this
-service shows with their orders but does not run (``order_alipay_orders``,
-``order_wechatpay_orders``, adopted or created by payments 0008 in the platform's
-layout). Imported into ``payments.models``."""
+"""The attempts of the direct Alipay and WeChat Pay channels, in the platform's own
+tables (``order_alipay_orders``, ``order_wechatpay_orders``, adopted or created by
+payments 0008 in the platform's layout): the rows the platform wrote and this service's
+alike, run by ``payments.providers.alipay`` and ``payments.providers.wechatpay``
+through ``payments.providers.native_rows``. Imported into ``payments.models``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,8 @@ from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, Legac
 
 
 class NativeAttempt(models.Model):
-    """An attempt of the platform's own Alipay or WeChat Pay integration.
-
-    This service does not run those channels: their rows are shown with their orders,
-    read only, and such an order cannot be refunded here.
-    """
+    """An attempt of the direct Alipay or WeChat Pay channel (its merchant order number,
+    ``out_trade_no``, is ``provider_attempt_id``)."""
 
     id = models.BigAutoField(primary_key=True, db_comment="Primary key")
     biz_domain, bill_order_bid, creator_bid = _domain_fields(db_default=False).values()
@@ -128,7 +126,7 @@ def _native_indexes(table: str) -> list[models.Index]:
 
 
 class AlipayOrder(NativeAttempt):
-    """An attempt of the platform's native Alipay channel (read only here)."""
+    """An attempt of the direct Alipay channel."""
 
     attempt_bid_field = "alipay_order_bid"
 
@@ -137,8 +135,8 @@ class AlipayOrder(NativeAttempt):
     )
 
     class Meta:
-        verbose_name = "Alipay attempt (the platform's)"
-        verbose_name_plural = "Alipay attempts (the platform's)"
+        verbose_name = "Alipay attempt"
+        verbose_name_plural = "Alipay attempts"
         db_table = "order_alipay_orders"
         db_table_comment = "Order Alipay payment provider snapshots"
         indexes = _native_indexes("order_alipay_orders")
@@ -150,7 +148,7 @@ class AlipayOrder(NativeAttempt):
 
 
 class WechatpayOrder(NativeAttempt):
-    """An attempt of the platform's native WeChat Pay channel (read only here)."""
+    """An attempt of the direct WeChat Pay channel."""
 
     attempt_bid_field = "wechatpay_order_bid"
 
@@ -159,8 +157,8 @@ class WechatpayOrder(NativeAttempt):
     )
 
     class Meta:
-        verbose_name = "WeChat Pay attempt (the platform's)"
-        verbose_name_plural = "WeChat Pay attempts (the platform's)"
+        verbose_name = "WeChat Pay attempt"
+        verbose_name_plural = "WeChat Pay attempts"
         db_table = "order_wechatpay_orders"
         db_table_comment = "Order WeChat Pay payment provider snapshots"
         indexes = _native_indexes("order_wechatpay_orders")
@@ -171,8 +169,7 @@ class WechatpayOrder(NativeAttempt):
         ]
 
 
-# The platform's channels this service shows but does not run, by the order's
-# payment_channel: their attempts are read only and their orders cannot be refunded.
+# The direct channels' attempt models, by the order's payment_channel.
 NATIVE_ATTEMPTS: dict[str, type[NativeAttempt]] = {
     "alipay": AlipayOrder,
     "wechatpay": WechatpayOrder,

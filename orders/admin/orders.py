@@ -392,7 +392,7 @@ class OrderAdmin(
     def sandbox_attempts(self, order: Order) -> str:
         return _attempts_table(SandboxAttempt, order)
 
-    @admin.display(description="Alipay / WeChat Pay attempts (the platform's, read only)")
+    @admin.display(description="Alipay / WeChat Pay attempts")
     def native_attempts(self, order: Order) -> str:
         model = NATIVE_ATTEMPTS.get(order.payment_channel)
         return EMPTY if model is None else _attempts_table(model, order)
