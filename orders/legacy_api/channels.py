@@ -4,7 +4,8 @@ The old request names a provider (``payment_channel``: ``pingxx``, ``stripe``, `
 or ``wechatpay``) and a ``channel``: a Ping++ method (``wx_pub_qr``, ``alipay_qr``,
 ``wx_pub``, ``wx_wap``), ``stripe`` or ``stripe:<mode>``, or ``<provider>:<method>``.
 This service calls the same things channel (``pingxx``, ``stripe``, ``alipay``,
-``wechatpay``, ``sandbox``) and method; ``payments.registry.resolve`` then checks them as it does for the REST API.
+``wechatpay``, ``sandbox``) and method; ``payments.registry.resolve`` then checks them as
+it does for the REST API.
 """
 
 from __future__ import annotations

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0020_orders_dashboard_index'),
+        ("orders", "0020_orders_dashboard_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='attention',
-            name='kind',
-            field=models.CharField(choices=[('duplicate_purchase', 'paid twice for one product'), ('refund_failed', 'refund failed'), ('refund_reversed', 'refund failed after it succeeded'), ('refund_conflict', 'refund succeeded after it failed'), ('unsettled', 'reconciliation cannot settle it'), ('coupon_conflict', 'paid with a coupon taken meanwhile'), ('integration_mismatch', 'a notification signed by another merchant account')], db_comment='What', max_length=32),
+            model_name="attention",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("duplicate_purchase", "paid twice for one product"),
+                    ("refund_failed", "refund failed"),
+                    ("refund_reversed", "refund failed after it succeeded"),
+                    ("refund_conflict", "refund succeeded after it failed"),
+                    ("unsettled", "reconciliation cannot settle it"),
+                    ("coupon_conflict", "paid with a coupon taken meanwhile"),
+                    ("integration_mismatch", "a notification signed by another merchant account"),
+                ],
+                db_comment="What",
+                max_length=32,
+            ),
         ),
     ]
