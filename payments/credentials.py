@@ -25,6 +25,22 @@ class CredentialsLocked(ServiceError):
     http_status = 503
 
 
+def key_problems() -> list[str]:
+    """What is wrong with PAYMENT_CREDENTIALS_KEYS, naming keys by position, never by value."""
+    keys = [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
+    problems = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            problems.append(
+                f"PAYMENT_CREDENTIALS_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 url-safe base64 bytes; manage.py payment_credentials_rotate --new-key makes "
+                "one)."
+            )
+    return problems
+
+
 def _keys() -> MultiFernet:
     keys = [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
     if not keys:
