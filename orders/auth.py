@@ -7,8 +7,9 @@ refund, approval, needs-attention, payment-attempt, webhook-event and product ad
 the REST API's orders and refunds. Everything else in the admin (discounts, platform
 users, partner keys, bulk grants, product edits, Stripe's synced data) knows nothing of
 creators, so whatever permissions the account's groups give there are not granted: the
-admin then neither lists nor opens those pages for it. Superusers and staff without a
-link keep their permissions as they are.
+admin then neither lists nor opens those pages for it. Creators' merchant accounts
+(payment integrations) are not granted either: their keys are for superusers to manage.
+Superusers and staff without a link keep their permissions as they are.
 """
 
 from __future__ import annotations

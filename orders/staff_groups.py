@@ -8,7 +8,8 @@
   webhook events, grant products and edit them.
 
 Neither group sees the data synced from Stripe (dj-stripe's models): give those
-permissions to whoever works with Stripe's own objects.
+permissions to whoever works with Stripe's own objects. Nor creators' merchant accounts
+(payment integrations): superusers manage those.
 
 ``migrate`` creates the groups when they do not exist yet (``ensure``), and never
 changes them afterwards, so a team's own adjustments stay.

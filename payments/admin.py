@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.urls import reverse
 
+from payments import admin_integrations  # noqa: F401  (creators' merchant accounts)
 from payments.models import (
     AlipayOrder,
     NativeAttempt,

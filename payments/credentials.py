@@ -17,12 +17,33 @@ from django.conf import settings
 
 from payments_project.errors import ServiceError
 
+KEY_GONE = (
+    "Stored merchant credentials cannot be opened with PAYMENT_CREDENTIALS_KEYS: the key "
+    "that sealed them is not among them."
+)
+
 
 class CredentialsLocked(ServiceError):
     """Credentials cannot be sealed or opened: no key, a bad key, or a key that is gone."""
 
     code = "payment_credentials_locked"
     http_status = 503
+
+
+def key_problems() -> list[str]:
+    """What is wrong with PAYMENT_CREDENTIALS_KEYS, naming keys by position, never by value."""
+    keys = [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
+    problems = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            problems.append(
+                f"PAYMENT_CREDENTIALS_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 url-safe base64 bytes; manage.py payment_credentials_rotate --new-key makes "
+                "one)."
+            )
+    return problems
 
 
 def _keys() -> MultiFernet:
@@ -56,17 +77,31 @@ def unseal(token: str) -> dict[str, str]:
     try:
         opened = _keys().decrypt(token.encode("ascii"))
     except InvalidToken:
-        raise CredentialsLocked(
-            "Stored merchant credentials cannot be opened with PAYMENT_CREDENTIALS_KEYS: "
-            "the key that sealed them is not among them."
-        ) from None
+        raise CredentialsLocked(KEY_GONE) from None
     value = json.loads(opened)
     return {str(name): str(text) for name, text in value.items()}
 
 
 def reseal(token: str) -> str:
     """The same secret, sealed under the first key (rotation)."""
-    return _keys().rotate(token.encode("ascii")).decode("ascii") if token else token
+    if not token:
+        return token
+    try:
+        return _keys().rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise CredentialsLocked(KEY_GONE) from None
+
+
+def sealed_under_first_key(token: str) -> bool:
+    """Whether ``token`` opens with the first key alone: after a rotation every stored
+    token should, before the older keys are removed."""
+    _keys()  # CredentialsLocked without a usable key
+    first = Fernet(next(key for key in settings.PAYMENT_CREDENTIALS_KEYS if key))
+    try:
+        first.decrypt(token.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
 
 
 def fingerprint(value: str) -> str:

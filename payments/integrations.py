@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -118,6 +119,49 @@ def forget_providers() -> None:
 # ---- storing ----
 
 
+@dataclass(frozen=True)
+class SealedFields:
+    """An integration's fields as they are stored: checked, the secret ones sealed."""
+
+    public: dict[str, str]
+    secret_sealed: str
+    secret_hints: dict[str, str]
+
+
+def integration_fields(
+    *,
+    channel: str,
+    creator_bid: str,
+    public: Mapping[str, str],
+    secret: Mapping[str, str],
+    integration: PaymentIntegration | None = None,
+) -> SealedFields:
+    """Check an integration's fields with the channel's provider and seal its secret
+    ones. A secret field left blank keeps ``integration``'s stored value; the stored
+    secret is opened only then, so that an account whose key was lost is saved again
+    by entering every secret field. Raises ``InvalidInput`` or ``CredentialsLocked``."""
+    cls = provider_class(channel)
+    if cls is None or not takes_integrations(channel):
+        raise InvalidInput(f"The {channel} channel takes no merchant accounts of creators.")
+    if not creator_bid.strip():
+        raise InvalidInput("A payment integration needs its creator.")
+    fields = cls.merchant_fields
+    public = {name: str(public.get(name) or "").strip() for name in fields.public}
+    given = {name: str(secret.get(name) or "").strip() for name in fields.secret}
+    kept: dict[str, str] = {}
+    if integration is not None and integration.secret_sealed and not all(given.values()):
+        kept = credentials.unseal(integration.secret_sealed)
+    merged = {name: given[name] or kept.get(name, "") for name in fields.secret}
+    problems = cls.merchant_problems(public, merged)
+    if problems:
+        raise InvalidInput(f"The {channel} account cannot be used: {'; '.join(problems)}.")
+    return SealedFields(
+        public=public,
+        secret_sealed=credentials.seal(merged),
+        secret_hints={name: credentials.fingerprint(value) for name, value in merged.items()},
+    )
+
+
 def integration_save(
     *,
     channel: str,
@@ -129,26 +173,20 @@ def integration_save(
     integration: PaymentIntegration | None = None,
 ) -> PaymentIntegration:
     """Create or update an integration. A secret field left blank keeps its stored
-    value; the whole is checked by the channel's provider before it is stored."""
-    cls = provider_class(channel)
-    if cls is None or not takes_integrations(channel):
-        raise InvalidInput(f"The {channel} channel takes no merchant accounts of creators.")
-    if not creator_bid.strip():
-        raise InvalidInput("A payment integration needs its creator.")
-    fields = cls.merchant_fields
-    public = {name: str(public.get(name) or "").strip() for name in fields.public}
-    kept = credentials.unseal(integration.secret_sealed) if integration is not None else {}
-    merged = {
-        name: str(secret.get(name) or "").strip() or kept.get(name, "") for name in fields.secret
-    }
-    problems = cls.merchant_problems(public, merged)
-    if problems:
-        raise InvalidInput(f"The {channel} account cannot be used: {'; '.join(problems)}.")
+    value; the whole is checked by the channel's provider before it is stored
+    (``integration_fields``)."""
+    sealed = integration_fields(
+        channel=channel,
+        creator_bid=creator_bid,
+        public=public,
+        secret=secret,
+        integration=integration,
+    )
     row = integration or PaymentIntegration(channel=channel)
     row.channel, row.creator_bid, row.name, row.active = channel, creator_bid.strip(), name, active
-    row.public_config = public
-    row.secret_sealed = credentials.seal(merged)
-    row.secret_hints = {name: credentials.fingerprint(value) for name, value in merged.items()}
+    row.public_config = sealed.public
+    row.secret_sealed = sealed.secret_sealed
+    row.secret_hints = sealed.secret_hints
     with transaction.atomic():
         row.save()
     return row

@@ -109,6 +109,41 @@ class OrderBidScopedAdminMixin:
         return queryset
 
 
+# Likewise for rows that name their creator (a creator's merchant accounts): the orders
+# app registers ``scope(user) -> creator_bids | None`` (None: every creator's).
+_creator_scopes: list[Callable[[Any], Any]] = []
+
+
+def register_creator_scope(scope: Callable[[Any], Any]) -> None:
+    """Register ``scope(user) -> creator_bids | None`` (once)."""
+    if scope not in _creator_scopes:
+        _creator_scopes.append(scope)
+
+
+def creator_scope(user: Any) -> frozenset[str] | None:
+    """The creator_bids whose rows ``user`` may see; None for every creator's."""
+    found: frozenset[str] | None = None
+    for scope in _creator_scopes:
+        bids = scope(user)
+        if bids is not None:
+            found = frozenset(bids) if found is None else found & frozenset(bids)
+    return found
+
+
+class CreatorBidScopedAdminMixin:
+    """Rows naming their creator by ``creator_bid_field``: listed only for the creators
+    the staff user may see (``register_creator_scope``); another's row is not found."""
+
+    creator_bid_field = "creator_bid"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        scope = creator_scope(request.user)
+        if scope is not None:
+            queryset = queryset.filter(**{f"{self.creator_bid_field}__in": sorted(scope)})
+        return queryset
+
+
 class ReadOnlyAdminMixin:
     """Money records: browsable with the view permission, never added, changed or deleted.
 

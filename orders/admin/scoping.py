@@ -6,7 +6,8 @@ with no link, sees everything; an account with links sees the orders of those cr
 only. The order and refund admins filter their lists on it, and an order, refund or
 approval out of scope answers 404, as one that does not exist would (never 403, which
 would tell it exists). Payment attempts and inbox events are filtered through
-``payments_project.admin_utils.register_order_bid_scope``, registered here.
+``payments_project.admin_utils.register_order_bid_scope``, creators' merchant accounts
+(payment integrations) through ``register_creator_scope``, both registered here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from django.http import Http404
 
 from orders.models import StaffCreator
 from orders.selectors import order_bids_in_scope, scoped, staff_creator_scope
-from payments_project.admin_utils import register_order_bid_scope
+from payments_project.admin_utils import register_creator_scope, register_order_bid_scope
 
 register_order_bid_scope(order_bids_in_scope)
+register_creator_scope(staff_creator_scope)
 
 
 class CreatorScopedAdminMixin:

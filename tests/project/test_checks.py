@@ -3,13 +3,17 @@
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 from Crypto.PublicKey import RSA
 from django.core import checks
 from django.test import override_settings
 
+from payments import credentials, integrations
+from payments.merchants import PaymentIntegration
 from payments_project import config
+from tests import alipay
 
 STRIPE_SECRET = "sk_test_" + "a" * 24
 STRIPE_LIVE_SECRET = "sk_live_" + "b" * 24
@@ -266,3 +270,104 @@ def test_provider_that_does_not_import_or_is_not_a_provider():
     assert len(messages) == 2, found
     assert "cannot import" in messages[0] and "PAYMENT_PROVIDERS['stripe']" in messages[0]
     assert "not a payment provider for 'sandbox'" in messages[1]
+
+
+# ---- creators' merchant accounts: the credentials keys and the accounts themselves ----
+
+ACCOUNT_IDS = {"config.E023", "config.E024", "config.E025", "config.W003"}
+
+
+def account_messages(**overrides):
+    """What the account checks say, the database ones included (as with --database)."""
+    with override_settings(**overrides):
+        found = checks.run_checks(tags=["payments"], databases=["default"])
+    return [(message.id, message.msg) for message in found if message.id in ACCOUNT_IDS]
+
+
+@pytest.fixture
+def sealing_key(settings):
+    settings.PAYMENT_CREDENTIALS_KEYS = [credentials.new_key()]
+    return settings.PAYMENT_CREDENTIALS_KEYS[0]
+
+
+@pytest.fixture
+def alipay_account(sealing_key, alipay_keys):
+    return integrations.integration_save(
+        channel="alipay",
+        creator_bid="creator-a",
+        public={"app_id": "2021000000000777", "gateway_url": "https://openapi.alipay.com/x"},
+        secret={
+            "app_private_key": alipay.private_pem(alipay_keys.stranger),
+            "alipay_public_key": alipay.public_pem(alipay_keys.alipay),
+        },
+    )
+
+
+def test_a_credentials_key_that_is_not_a_fernet_key_is_named_by_position():
+    found = errors(PAYMENT_CREDENTIALS_KEYS=[credentials.new_key(), "not-a-key"])
+    assert [i for i, _ in found] == ["config.E023"]
+    assert "PAYMENT_CREDENTIALS_KEYS: key 2 of 2" in found[0][1]
+    assert "not-a-key" not in found[0][1]
+    assert errors(PAYMENT_CREDENTIALS_KEYS=[credentials.new_key(), credentials.new_key()]) == []
+
+
+@pytest.mark.django_db
+def test_usable_accounts_on_enabled_channels_are_clean(alipay_account):
+    assert account_messages(PAYMENT_CHANNELS_ENABLED=["pingxx", "alipay"]) == []
+    # without --database, the accounts are not looked at
+    assert errors(PAYMENT_CREDENTIALS_KEYS=[]) == []
+
+
+@pytest.mark.django_db
+def test_active_accounts_without_a_key(alipay_account):
+    found = account_messages(PAYMENT_CHANNELS_ENABLED=["alipay"], PAYMENT_CREDENTIALS_KEYS=[])
+    assert [i for i, _ in found] == ["config.E024"]
+    assert "PAYMENT_CREDENTIALS_KEYS is not set" in found[0][1]
+
+
+@pytest.mark.django_db
+def test_an_account_the_keys_no_longer_open(alipay_account):
+    keys = [credentials.new_key()]
+    found = account_messages(PAYMENT_CHANNELS_ENABLED=["alipay"], PAYMENT_CREDENTIALS_KEYS=keys)
+    assert [i for i, _ in found] == ["config.E025"]
+    message = found[0][1]
+    assert alipay_account.integration_bid in message and "alipay" in message
+    assert "creator-a" in message and "cannot be opened" in message
+
+    alipay_account.active = False
+    alipay_account.save()
+    assert account_messages(PAYMENT_CREDENTIALS_KEYS=keys) == []
+
+
+@pytest.mark.django_db
+def test_an_account_the_provider_refuses(alipay_account, sealing_key):
+    alipay_account.public_config = {"app_id": ""}
+    alipay_account.save()
+    found = account_messages(PAYMENT_CHANNELS_ENABLED=["alipay"])
+    assert [i for i, _ in found] == ["config.E025"]
+    assert "app_id is missing" in found[0][1]
+
+
+@pytest.mark.django_db
+def test_active_accounts_on_a_channel_not_enabled(alipay_account):
+    found = account_messages(PAYMENT_CHANNELS_ENABLED=["pingxx"])
+    assert found == [
+        (
+            "config.W003",
+            "1 active payment integration(s) on alipay, which PAYMENT_CHANNELS_ENABLED does "
+            "not enable: their creators' orders cannot be paid on it.",
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_no_accounts_table_yet_is_nothing_to_say(alipay_account):
+    with mock.patch.object(PaymentIntegration._meta, "db_table", "no_such_table"):
+        assert account_messages(PAYMENT_CREDENTIALS_KEYS=[]) == []
+
+
+def test_check_database_on_a_database_not_migrated_yet(tmp_path):
+    env = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"}
+    result = run_manage(["check", "--database", "default"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
