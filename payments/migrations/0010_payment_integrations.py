@@ -96,4 +96,16 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # The direct channels' attempts, named as this service's (it runs them).
+        migrations.AlterModelOptions(
+            name="alipayorder",
+            options={"verbose_name": "Alipay attempt", "verbose_name_plural": "Alipay attempts"},
+        ),
+        migrations.AlterModelOptions(
+            name="wechatpayorder",
+            options={
+                "verbose_name": "WeChat Pay attempt",
+                "verbose_name_plural": "WeChat Pay attempts",
+            },
+        ),
     ]
