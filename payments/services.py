@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -295,6 +295,10 @@ def webhook_receive(
         if signed and provider.refusal_acknowledged:
             return WebhookOutcome(200, exc.code, exc.message, refused.event)
         return refused
+    if integration_bid:
+        # Each account's events are its own: one account cannot take another's event id
+        # first and have the genuine delivery answered as a duplicate.
+        event = replace(event, event_id=f"{event.event_id}@{integration_bid}")
     # A channel verified from its kept signature keeps the body as it came; another
     # keeps the event as parsed (without what must never be stored).
     kept = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,9 @@ from orders.models import (
     PurchaseLock,
 )
 from payments import registry
+from payments.models import NATIVE_ATTEMPTS, NativeAttempt, PaymentIntegration
+from payments.providers.base import PaymentState, ProviderBadResponse, RefundState
+from payments.providers.native_rows import INTEGRATION_KEY
 from payments_project.errors import ServiceError
 from promos import services as promo_services
 
@@ -183,18 +187,67 @@ def order_provider(order: Order, channel: str = "") -> Any:
 
 def attempt_integration(attempt: Any, order: Order | None = None) -> str:
     """The merchant account an attempt was made with: as the attempt records it (the
-    native channels' rows), else its order's ``payment_integration_bid``."""
+    rows this service writes on the native channels), else its order's
+    ``payment_integration_bid``: the platform's rows, whose order's account payment_start
+    pins on them before it changes (``native_attempts_pin``). An attempt of a channel
+    that takes no integrations (Ping++, Stripe) was made with the platform's account
+    when the order's is one of this service's integrations (chosen for a later payment
+    on a native channel); an account this service does not hold (the platform's Ping++
+    or Stripe integrations of creators) is the attempt's, and is refused where used."""
     recorded = getattr(attempt, "integration_bid", None)
     if isinstance(recorded, str):
         return recorded
     if order is not None:
-        return order.payment_integration_bid
-    found = (
-        Order.objects.filter(order_bid=attempt.order_bid)
-        .values_list("payment_integration_bid", flat=True)
-        .first()
-    )
-    return found or ""
+        found = order.payment_integration_bid
+    else:
+        found = (
+            Order.objects.filter(order_bid=attempt.order_bid)
+            .values_list("payment_integration_bid", flat=True)
+            .first()
+        ) or ""
+    ours = found and PaymentIntegration.objects.filter(integration_bid=found).exists()
+    return "" if ours and not isinstance(attempt, NativeAttempt) else found
+
+
+def native_attempts_pin(order: Order) -> None:
+    """Record the order's current account on its native attempts that record none (the
+    platform's rows), before a payment through another account changes the order's: each
+    keeps the account that made it. The caller holds the order's lock."""
+    for model in NATIVE_ATTEMPTS.values():
+        for attempt in model.objects.filter(order_bid=order.order_bid):
+            if attempt.integration_bid is None:
+                metadata = attempt.metadata if isinstance(attempt.metadata, dict) else {}
+                attempt.metadata = {**metadata, INTEGRATION_KEY: order.payment_integration_bid}
+                attempt.save(update_fields=["metadata", "updated_at"])
+
+
+def answer_about(attempt: Any, state: PaymentState) -> PaymentState:
+    """A provider's answer to a question about ``attempt`` (sync, reconciliation, close,
+    the start), bound to it: one that names another attempt is refused
+    (ProviderBadResponse), whatever the keys that signed it, so that no account's
+    answer settles another's payment."""
+    if state.attempt_bid and state.attempt_bid != attempt.attempt_bid:
+        raise ProviderBadResponse(
+            f"Asked about attempt {attempt.attempt_bid}, the provider answered about "
+            f"{state.attempt_bid}: not applied.",
+            channel=getattr(state, "channel", "") or "provider",
+            attempt=attempt.attempt_bid,
+            named=state.attempt_bid,
+        )
+    return replace(state, attempt_bid=attempt.attempt_bid)
+
+
+def refund_answer_about(refund: Any, state: RefundState) -> RefundState:
+    """A provider's answer about ``refund``, bound to it (see ``answer_about``)."""
+    if state.refund_bid and state.refund_bid != refund.refund_bid:
+        raise ProviderBadResponse(
+            f"Asked about refund {refund.refund_bid}, the provider answered about "
+            f"{state.refund_bid}: not applied.",
+            channel=refund.payment_channel,
+            refund=refund.refund_bid,
+            named=state.refund_bid,
+        )
+    return replace(state, refund_bid=refund.refund_bid)
 
 
 def integration_check(*, attempt: Any, order: Order, verified_by: str | None) -> None:

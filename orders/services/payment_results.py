@@ -10,7 +10,6 @@ or paid meanwhile) and goes through ``payment_apply``.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +25,7 @@ from orders.services.lifecycle import (
     S,
     _lock,
     _purchase_lock,
+    answer_about,
     attempt_integration,
     attempt_provider,
     integration_check,
@@ -115,10 +115,13 @@ def payment_apply(
 
 
 def _find_attempt(provider, *, attempt_bid: str, provider_payment_id: str):
-    attempts = provider.attempts_for(
-        attempt_bid=attempt_bid, provider_payment_id=provider_payment_id
-    )
-    attempt = attempts.first()
+    """The attempt a report names: by our attempt id when it gives one (a report about
+    one attempt never settles another through a payment id), else by the provider's."""
+    attempt = None
+    if attempt_bid:
+        attempt = provider.attempts_for(attempt_bid=attempt_bid).first()
+    if attempt is None and provider_payment_id:
+        attempt = provider.attempts_for(provider_payment_id=provider_payment_id).first()
     if attempt is None:
         raise AttemptNotFound(
             f"No {provider.channel} attempt {attempt_bid or provider_payment_id!r}.",
@@ -318,8 +321,7 @@ def _attempt_close(provider, attempt, *, source: str) -> None:
     state = provider.close_payment(attempt)
     if state.state == PAYMENT_PENDING:
         return  # no close call for this method: it expires with the order
-    if not state.attempt_bid:
-        state = replace(state, attempt_bid=attempt.attempt_bid)
+    state = answer_about(attempt, state)
     if not state.provider_payment_id and state.state == PAYMENT_CLOSED:
         _attempt_close_orphan(provider, attempt)
         return

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,9 @@ from orders.services.lifecycle import (
     S,
     _expired,
     _lock,
+    answer_about,
     attempt_provider,
+    native_attempts_pin,
     order_event_write,
     order_set_status,
 )
@@ -84,6 +86,8 @@ def payment_start(
         # now and kept on the order and on the attempt (as the platform does at each
         # charge); what was started through another account is settled with its keys.
         integration = integrations.for_new_payment(creator_bid=locked.creator_bid, channel=channel)
+        if integration != locked.payment_integration_bid:
+            native_attempts_pin(locked)
         provider = registry.provider_of(channel, integration)
         product = Product.objects.filter(product_bid=locked.product_bid).first()
         name = product.name if product else "Course"
@@ -156,11 +160,7 @@ def payment_start(
     if start.state == PAYMENT_SUCCEEDED:
         # Applied from the provider's own record, so its amount is checked too.
         state = provider.fetch_payment(start.provider_payment_id)
-        payment_apply(
-            channel=channel,
-            state=replace(state, attempt_bid=state.attempt_bid or request.attempt_bid),
-            source=channel,
-        )
+        payment_apply(channel=channel, state=answer_about(attempt, state), source=channel)
         now.refresh_from_db()
     return PaymentStarted(
         order=now,
@@ -214,7 +214,5 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
         order.refresh_from_db()
         return order
     provider = attempt_provider(order.payment_channel, attempt)
-    state = provider.fetch_payment(attempt.provider_payment_id)
-    if not state.attempt_bid:
-        state = replace(state, attempt_bid=attempt.attempt_bid)
+    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
     return payment_apply(channel=provider.channel, state=state, source=source)

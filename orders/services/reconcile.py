@@ -8,7 +8,7 @@ settles is listed under Needs attention.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from orders.models import Attention, Order, Refund, RefundStatus
 from orders.services.attention import _left_to_staff, _settled, _unsettled
-from orders.services.lifecycle import S, attempt_provider, refund_provider
+from orders.services.lifecycle import (
+    S,
+    answer_about,
+    attempt_provider,
+    refund_answer_about,
+    refund_provider,
+)
 from orders.services.payment_results import (
     _attempt_close,
     _attempt_close_orphan,
@@ -304,9 +310,7 @@ def _attempt_reconcile(provider, attempt) -> None:
         # answer: the client never got what it needs to pay, so nothing can be paid.
         _attempt_close_orphan(provider, attempt)
         return
-    state = provider.fetch_payment(attempt.provider_payment_id)
-    if not state.attempt_bid:
-        state = replace(state, attempt_bid=attempt.attempt_bid)
+    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
     payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:reconcile")
     if state.state in (PAYMENT_PENDING, PAYMENT_FAILED):
         # Maybe still payable at the provider: close it if its order is dead (the close
@@ -321,8 +325,7 @@ def _refund_reconcile(refund: Refund) -> None:
     attempt = provider.attempts_for(attempt_bid=refund.attempt_bid).get()
     if refund.provider_refund_id:
         state = provider.fetch_refund(attempt.provider_payment_id, refund.provider_refund_id)
-        if not state.refund_bid:
-            state = replace(state, refund_bid=refund.refund_bid)
+        state = refund_answer_about(refund, state)
         refund_apply(channel=refund.payment_channel, state=state, source="reconcile")
     else:
         refund_submit(refund=refund, provider_payment_id=attempt.provider_payment_id, retry=True)
@@ -336,7 +339,7 @@ def _attempt_check(provider, attempt) -> str:
         if attempt.status == AttemptStatus.PENDING:
             return "would close: the provider's answer was never recorded"
         return ""
-    state = provider.fetch_payment(attempt.provider_payment_id)
+    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
     _check_money(
         attempt=attempt, amount=state.amount, currency=state.currency, what=provider.channel
     )

@@ -9,7 +9,6 @@ given refund at a time (``_refund_claim``).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,6 +40,7 @@ from orders.services.lifecycle import (
     attempt_provider,
     order_event_write,
     order_refusal_write,
+    refund_answer_about,
     refund_provider,
 )
 from orders.services.refund_results import _paying_attempt, _refund_note, refund_apply
@@ -418,6 +418,5 @@ def refund_submit(*, refund: Refund, provider_payment_id: str, retry: bool = Fal
             # Unreachable, or an answer that cannot be read: the refund may exist.
             _refund_note(refund, f"not confirmed, will look it up and retry: {exc.message}")
             raise
-    if not state.refund_bid:
-        state = replace(state, refund_bid=refund.refund_bid)
+    state = refund_answer_about(refund, state)
     refund_apply(channel=refund.payment_channel, state=state, source=refund.payment_channel)

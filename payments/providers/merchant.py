@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -39,6 +40,28 @@ class MerchantFields:
             for name in self.names
             if name not in self.optional and not str(given.get(name) or "").strip()
         ]
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def merchant_url_problem(url: str, *, known_hosts: frozenset[str], configured: str) -> str:
+    """Why an API URL a creator's integration gives cannot be used ("" when it can): it
+    must be https to one of the provider's own hosts, or the platform's configured URL's
+    own scheme and host (any loopback address when that is one: a double in tests). Keys
+    are never sent elsewhere, and
+    an integration cannot make this service call an address of its choosing."""
+    if not url:
+        return ""
+    parts, mine = urlsplit(url), urlsplit(configured or "")
+    if parts.scheme == "https" and parts.hostname in known_hosts:
+        return ""
+    if mine.hostname and (parts.scheme, parts.netloc) == (mine.scheme, mine.netloc):
+        return ""
+    if mine.hostname in LOOPBACK and parts.hostname in LOOPBACK and parts.scheme == mine.scheme:
+        return ""  # the platform's own gateway is a double on loopback: so may a creator's
+    hosts = ", ".join(sorted(known_hosts))
+    return f"the API URL must be https on {hosts}, or the platform's own ({url!r} is neither)"
 
 
 def notify_url(channel: str, integration_bid: str = "") -> str:

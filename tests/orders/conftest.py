@@ -17,3 +17,11 @@ def fake_stripe(monkeypatch):
     monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0)
     with FakeStripe(secret_key=STRIPE_SECRET_KEY) as fake:
         yield fake
+
+
+from tests.orders.accounts import (  # noqa: E402, F401  (fixtures)
+    creator_keys,
+    mine,
+    sealing_key,
+    theirs,
+)

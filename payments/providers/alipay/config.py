@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from payments.providers.alipay import sign
-from payments.providers.merchant import MerchantFields, notify_url
+from payments.providers.merchant import MerchantFields, merchant_url_problem, notify_url
 from payments_project.checks import KeyUnreadable, read_pem
 
 CHANNEL = "alipay"
 DEFAULT_GATEWAY = "https://openapi.alipay.com/gateway.do"
+# Alipay's own gateways: production and its sandbox.
+GATEWAY_HOSTS = frozenset(
+    {"openapi.alipay.com", "openapi-sandbox.dl.alipaydev.com", "openapi.alipaydev.com"}
+)
 
 # What a creator's integration holds, by the platform's names.
 MERCHANT_FIELDS = MerchantFields(
@@ -28,8 +32,8 @@ MERCHANT_FIELDS = MerchantFields(
 @dataclass(frozen=True)
 class AlipayConfig:
     app_id: str
-    app_private_key: str
-    alipay_public_key: str
+    app_private_key: str = field(repr=False)
+    alipay_public_key: str = field(repr=False)
     gateway_url: str
     notify_url: str
     integration_bid: str = ""
@@ -84,8 +88,14 @@ class AlipayConfig:
                 read(text)
             except sign.KeyInvalid as exc:
                 found.append(f"the {name} cannot be read: {exc}")
-        if not self.gateway_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            found.append("the gateway URL must be https")
+        if self.integration_bid:
+            problem = merchant_url_problem(
+                self.gateway_url,
+                known_hosts=GATEWAY_HOSTS,
+                configured=settings.ALIPAY_GATEWAY_URL or DEFAULT_GATEWAY,
+            )
+            if problem:
+                found.append(problem)
         return found
 
     @functools.cached_property

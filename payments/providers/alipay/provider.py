@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.utils import timezone
 
 from payments.models import AlipayOrder
@@ -93,7 +94,7 @@ class AlipayProvider(RowsDelegated):
 
     @classmethod
     def merchant_problems(cls, public: Mapping[str, str], secret: Mapping[str, str]) -> list[str]:
-        config = AlipayConfig.from_merchant(integration_bid="", public=public, secret=secret)
+        config = AlipayConfig.from_merchant(integration_bid="?", public=public, secret=secret)
         missing = MERCHANT_FIELDS.missing(public, secret)
         return [f"{name} is missing" for name in missing] or config.problems()
 
@@ -217,29 +218,11 @@ class AlipayProvider(RowsDelegated):
             },
         )
         if answer.get("fund_change") == "Y":
-            return RefundState(
-                provider_refund_id=request.refund_bid,
-                provider_payment_id=request.provider_payment_id,
-                refund_bid=request.refund_bid,
-                state=REFUND_SUCCEEDED,
-                amount=request.amount,
-                currency=CURRENCY,
-                raw=answer,
-            )
+            return _asked(request, REFUND_SUCCEEDED, answer)
         # No money moved by this call: it repeated a refund already made, or Alipay is
         # still at it. Its own record of this out_request_no says which.
         found = self.find_refund(request.provider_payment_id, request.refund_bid)
-        if found is not None:
-            return found
-        return RefundState(
-            provider_refund_id=request.refund_bid,
-            provider_payment_id=request.provider_payment_id,
-            refund_bid=request.refund_bid,
-            state=REFUND_PENDING,
-            amount=request.amount,
-            currency=CURRENCY,
-            raw=answer,
-        )
+        return found if found is not None else _asked(request, REFUND_PENDING, answer)
 
     def fetch_refund(self, provider_payment_id: str, provider_refund_id: str) -> RefundState:
         found = self.find_refund(provider_payment_id, provider_refund_id)
@@ -324,10 +307,30 @@ class AlipayProvider(RowsDelegated):
             ) from None
 
 
+def _asked(request: RefundRequest, state: str, answer: Mapping[str, Any]) -> RefundState:
+    """The refund as asked for, in ``state``: Alipay's answer names no refund id, and
+    our refund id (its out_request_no) is the one it is found by."""
+    return RefundState(
+        provider_refund_id=request.refund_bid,
+        provider_payment_id=request.provider_payment_id,
+        refund_bid=request.refund_bid,
+        state=state,
+        amount=request.amount,
+        currency=CURRENCY,
+        raw=answer,
+    )
+
+
 def _expiry(attempt: AlipayOrder) -> datetime | None:
+    """When the attempt stops being payable: the expiry sent with it, or, for a row the
+    platform wrote (which records none), its creation plus the orders' time-out."""
     metadata = attempt.metadata if isinstance(attempt.metadata, Mapping) else {}
     value = metadata.get(EXPIRES_KEY)
     try:
-        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+        if isinstance(value, str) and value:
+            return datetime.fromisoformat(value)
     except ValueError:
+        pass
+    if attempt.created_at is None:
         return None
+    return attempt.created_at + timedelta(seconds=settings.PAY_ORDER_EXPIRE_SECONDS)

@@ -91,11 +91,29 @@ def verify(key: rsa.RSAPublicKey, text: str, signature: str) -> bool:
     return True
 
 
+class _Duplicate(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise _Duplicate("a key is repeated")
+    return dict(pairs)
+
+
+def _strict(text: str) -> Any:
+    """JSON that repeats no key in any object (a repeat could show one value to the
+    signature and another to the reader)."""
+    return json.loads(text, object_pairs_hook=_unique)
+
+
 def signed_object(body: str, key_name: str) -> tuple[str, dict[str, Any]] | None:
     """The exact text of ``key_name``'s object in an answer's JSON, which Alipay's
-    ``sign`` covers, and that object parsed; None when the answer has no such object."""
+    ``sign`` covers, and that very text parsed; None when the answer has no such object
+    or repeats a key anywhere."""
     try:
-        parsed = json.loads(body)
+        parsed = _strict(body)
     except ValueError:
         return None
     if not isinstance(parsed, dict) or not isinstance(parsed.get(key_name), dict):
@@ -108,7 +126,12 @@ def signed_object(body: str, key_name: str) -> tuple[str, dict[str, Any]] | None
     end = _object_end(body, start)
     if start < 0 or end < 0:
         return None
-    return body[start : end + 1], parsed[key_name]
+    text = body[start : end + 1]
+    try:
+        answer = _strict(text)
+    except ValueError:
+        return None
+    return (text, answer) if isinstance(answer, dict) else None
 
 
 def _object_end(text: str, start: int) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from django.conf import settings
+
 from payments.models import WechatpayOrder
 from payments.providers.base import (
     PAYMENT_FAILED,
@@ -35,7 +37,7 @@ from payments.providers.base import (
     WebhookNotConfigured,
     closed_before_creation,
 )
-from payments.providers.merchant import MerchantFields
+from payments.providers.merchant import MerchantFields, merchant_url_problem
 from payments.providers.native_rows import NativeRows
 from payments.providers.payloads import plain
 from payments.providers.wechatpay import payloads
@@ -58,6 +60,10 @@ PAID = "ORDERPAID"
 # A query of an order WeChat Pay does not know; of a refund it does not know.
 ORDER_NOT_EXIST = "ORDER_NOT_EXIST"
 REFUND_NOT_EXIST = "RESOURCE_NOT_EXISTS"
+
+
+# WeChat Pay's own API hosts (its main and its backup domain).
+API_HOSTS = frozenset({"api.mch.weixin.qq.com", "api2.mch.weixin.qq.com"})
 
 
 class WechatpayProvider(RowsDelegated):
@@ -119,7 +125,13 @@ class WechatpayProvider(RowsDelegated):
     def merchant_problems(cls, public: Mapping[str, str], secret: Mapping[str, str]) -> list[str]:
         """What is wrong with an integration's fields; [] when they can be used."""
         missing = [f"{name} is required." for name in cls.merchant_fields.missing(public, secret)]
-        return missing + WechatpayConfig.from_merchant(public, secret).account_problems()
+        problems = WechatpayConfig.from_merchant(public, secret).account_problems()
+        url = merchant_url_problem(
+            str(public.get("base_url") or "").strip(),
+            known_hosts=API_HOSTS,
+            configured=settings.WECHATPAY_BASE_URL,
+        )
+        return missing + problems + ([url] if url else [])
 
     # ---- attempt rows: RowsDelegated, to self.rows ----
 
