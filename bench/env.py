@@ -44,7 +44,7 @@ class Keys:
 
 def keys() -> Keys:
     # 2048 bits, as Ping++'s keys are: the service verifies what production verifies.
-    from tests.wechatpay import self_signed_certificate
+    from tests.certificates import self_signed_certificate
 
     alipay_app, alipay, merchant, platform = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(4)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from payments.providers.wechatpay import WechatpayProvider
+from tests.certificates import self_signed_certificate
 from tests.payments.wechatpay_double import WechatpayDouble
 
 WECHATPAY_APP_ID = "wxd678efh567hg6787"
@@ -45,24 +44,6 @@ def wechatpay_private_pem(key: rsa.RSAPrivateKey) -> str:
 
 def wechatpay_cert_pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def self_signed_certificate(
-    key: rsa.RSAPrivateKey, *, days: int = 365, start: datetime | None = None
-) -> x509.Certificate:
-    """A certificate of ``key`` as WeChat Pay issues its platform's (valid ``days``)."""
-    start = start or datetime.now(UTC) - timedelta(days=1)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA (double)")])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
 
 
 @pytest.fixture(scope="session")

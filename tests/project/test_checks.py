@@ -371,3 +371,13 @@ def test_check_database_on_a_database_not_migrated_yet(tmp_path):
     result = run_manage(["check", "--database", "default"], env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_every_provider_of_the_service_is_a_payment_provider():
+    """config.E013 passes for each channel the service ships, enabled or not (the
+    Alipay and WeChat Pay classes included: an attribute set only when built fails)."""
+    from django.conf import settings
+
+    from payments.checks import provider_errors
+
+    assert provider_errors(list(settings.PAYMENT_PROVIDERS)) == []

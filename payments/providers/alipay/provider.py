@@ -75,6 +75,7 @@ class AlipayProvider(RowsDelegated):
     attempt_model: ClassVar[type] = AlipayOrder
     merchant_fields = MERCHANT_FIELDS
     livemode: bool | None = None
+    app_id: str = ""  # the configuration's, set when built
     signature_kept: bool = True
     refusal_acknowledged: bool = False
 
