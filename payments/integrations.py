@@ -19,11 +19,14 @@ from django.utils.module_loading import import_string
 
 from payments import credentials
 from payments.merchants import PaymentIntegration
+from payments.providers.base import ProviderError
 from payments_project.errors import InvalidInput, ServiceError
 
 
-class IntegrationUnavailable(ServiceError):
-    """An order's integration is unknown here, or its channel takes no integrations."""
+class IntegrationUnavailable(ProviderError):
+    """An order's integration is unknown here, or its channel takes no integrations: its
+    provider cannot be called with the right keys (a ProviderError, so that callers that
+    retry an unreachable provider retry this too, and list it for staff in the end)."""
 
     code = "payment_integration_not_supported"
     http_status = 409

@@ -178,13 +178,6 @@ def order_refusal_write(
     )
 
 
-def order_provider(order: Order, channel: str = "") -> Any:
-    """The provider with the keys ``order`` is paid through: its creator's own merchant
-    account (``payment_integration_bid``) or the platform's. Raises
-    IntegrationUnavailable (409) for an integration this service does not know."""
-    return registry.provider_of(channel or order.payment_channel, order.payment_integration_bid)
-
-
 def attempt_integration(attempt: Any, order: Order | None = None) -> str:
     """The merchant account an attempt was made with: as the attempt records it (the
     rows this service writes on the native channels), else its order's
