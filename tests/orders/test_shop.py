@@ -390,3 +390,34 @@ def test_a_phone_is_sent_to_wechat_pays_h5_page(client, buyer, pingxx_channel, p
     assert response.status_code == 302
     assert response["Location"] == pingxx_double.charges[attempt.charge_id]["credential"]["wx_wap"]
     assert response["Location"].startswith("https://wx.tenpay.com/")
+
+
+@pytest.mark.django_db
+def test_the_direct_channels_ways_to_pay_by_device(
+    client, buyer, alipay_settings, wechatpay_settings
+):
+    alipay_settings.PAYMENT_CHANNELS_ENABLED = ["alipay", "wechatpay"]
+    alipay_settings.DEFAULT_PAYMENT_CHANNEL = "alipay"
+    ProductFactory(currency="cny")
+
+    def buttons(**headers):
+        page = client.get("/", **headers).content.decode()
+        return re.findall(r'<button type="submit" class="pay" name="payment" value="([^"]*)"', page)
+
+    assert buttons() == ["alipay:alipay_qr", "alipay:alipay_pc_direct", "wechatpay:wx_pub_qr"]
+    phone = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Mobile/15E148"}
+    assert buttons(**phone) == ["alipay:alipay_wap", "wechatpay:wx_wap"]
+
+
+@pytest.mark.django_db
+def test_a_phone_is_sent_to_alipays_phone_page(client, buyer, alipay_channel, alipay_double):
+    product = ProductFactory(price=Decimal("19.90"), currency="cny")
+    response = client.post(
+        f"/buy/{product.product_bid}/",
+        {"payment": "alipay:alipay_wap"},
+        HTTP_USER_AGENT="Mozilla/5.0 (Linux; Android 15) Mobile Safari/537.36",
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(alipay_double.gateway_url + "?")
+    trade = alipay_double.open_page(response["Location"])  # the gateway takes its signature
+    assert trade["total_amount"] == "19.90"
