@@ -68,6 +68,8 @@ def test_an_agent_refunds_part_a_lead_approves_a_large_refund_and_the_dashboard_
     browser.find_element(By.ID, "support-order").find_element(By.TAG_NAME, "a").click()
     search = wait_for(browser, EC.presence_of_element_located((By.ID, "searchbar")))
     search.send_keys("wang.fang@example.com\n")
+    # The search's own page, not the unfiltered list still showing while it loads.
+    wait_for(browser, EC.url_contains("q=wang.fang"))
     rows = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"))
     assert len(rows) == 1 and order.order_bid in rows[0].text
     browser.shot("found-by-email")
