@@ -9,11 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from payments.providers.base import ProviderBadResponse
 
 
 class Malformed(ValueError):
     """An object from a provider that lacks what a provider module reads from it."""
+
+
+T = TypeVar("T")
+
+
+def answer_reader(name: str, channel: str) -> Callable[..., Any]:
+    """The provider's ``read_answer(build, obj, **kwargs)``: ``build(obj, **kwargs)``,
+    where an object lacking what it reads is a bad response of the provider ``name``."""
+
+    def read_answer(build: Callable[..., T], obj: Any, **kwargs: Any) -> T:
+        try:
+            return build(obj, **kwargs)
+        except Malformed as exc:
+            raise ProviderBadResponse(
+                f"{name} answered something unreadable: {exc}.", channel=channel
+            ) from None
+
+    return read_answer
 
 
 def plain(value: Any, unwrap: Callable[[Any], Any] | None = None) -> Any:

@@ -49,7 +49,7 @@ from payments.providers.base import (
     closed_before_creation,
 )
 from payments.providers.native_rows import EXPIRES_KEY, NativeRows
-from payments.providers.payloads import Malformed
+from payments.providers.payloads import Malformed, answer_reader
 
 # The API method and product of each payment method.
 PRECREATE = "alipay.trade.precreate"
@@ -61,6 +61,7 @@ NOT_FOUND = "ACQ.TRADE_NOT_EXIST"
 # After time_expire Alipay takes no payment; a minute's margin for clocks.
 EXPIRY_MARGIN = timedelta(minutes=1)
 SUBJECT_MAX = 256
+_read = answer_reader("Alipay", CHANNEL)
 BODY_MAX = 128
 
 
@@ -155,7 +156,7 @@ class AlipayProvider(RowsDelegated):
             if exc.sub_code == NOT_FOUND:
                 return self._not_created(provider_payment_id)
             raise
-        return self._read(trade_state, answer)
+        return _read(trade_state, answer)
 
     def _not_created(self, out_trade_no: str) -> PaymentState:
         """A trade Alipay has not created yet: its QR code was never scanned, or its page
@@ -249,9 +250,7 @@ class AlipayProvider(RowsDelegated):
         )
         if not answer.get("refund_amount"):
             return None  # Alipay documents an answer without the refund as no refund
-        return self._read(
-            refund_state, answer, out_trade_no=provider_payment_id, refund_bid=refund_bid
-        )
+        return _read(refund_state, answer, out_trade_no=provider_payment_id, refund_bid=refund_bid)
 
     # ---- notifications ----
 
@@ -296,15 +295,6 @@ class AlipayProvider(RowsDelegated):
                 f"The notification is not an Alipay trade notification: {exc}.",
                 channel=CHANNEL,
                 signature="valid",
-            ) from None
-
-    @staticmethod
-    def _read(build, answer: Mapping[str, Any], **kwargs):
-        try:
-            return build(answer, **kwargs)
-        except Malformed as exc:
-            raise ProviderBadResponse(
-                f"Alipay answered something unreadable: {exc}.", channel=CHANNEL
             ) from None
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pingpp import error as pingpp_error
 
@@ -14,7 +13,7 @@ from payments.providers.base import (
     ProviderRequestRefused,
     ProviderUnavailable,
 )
-from payments.providers.payloads import Malformed
+from payments.providers.payloads import answer_reader
 
 logger = logging.getLogger("payments.providers.pingxx")
 
@@ -25,8 +24,6 @@ MESSAGE_MAX = 500
 
 # The SDK's base error, for the one module that calls it.
 SdkError = pingpp_error.PingppError
-
-T = TypeVar("T")
 
 
 def translate(exc: pingpp_error.PingppError, operation: str) -> ProviderError:
@@ -83,11 +80,5 @@ def translate(exc: pingpp_error.PingppError, operation: str) -> ProviderError:
     return ProviderBadResponse("Ping++ answered something unreadable.", channel=CHANNEL, **details)
 
 
-def read_answer(build: Callable[..., T], obj: Any) -> T:
-    """``build(obj)``, where an object lacking what it reads is a bad response."""
-    try:
-        return build(obj)
-    except Malformed as exc:
-        raise ProviderBadResponse(
-            f"Ping++ answered something unreadable: {exc}.", channel=CHANNEL
-        ) from None
+# ``build(obj)``, where an object lacking what it reads is a bad response.
+read_answer = answer_reader("Ping++", CHANNEL)

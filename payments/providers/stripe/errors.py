@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import stripe
 
@@ -14,7 +13,7 @@ from payments.providers.base import (
     ProviderRequestRefused,
     ProviderUnavailable,
 )
-from payments.providers.payloads import Malformed
+from payments.providers.payloads import answer_reader
 
 logger = logging.getLogger("payments.providers.stripe")
 
@@ -22,8 +21,6 @@ CHANNEL = "stripe"
 
 # How much of a provider message goes into an error's details.
 MESSAGE_MAX = 500
-
-T = TypeVar("T")
 
 
 def translate(exc: stripe.StripeError, operation: str) -> ProviderError:
@@ -99,11 +96,5 @@ def unreadable(exc: Exception, operation: str) -> ProviderBadResponse:
     )
 
 
-def read_answer(build: Callable[[Any], T], obj: Any) -> T:
-    """``build(obj)``, where an object lacking what it reads is a bad response."""
-    try:
-        return build(obj)
-    except Malformed as exc:
-        raise ProviderBadResponse(
-            f"Stripe answered something unreadable: {exc}.", channel=CHANNEL
-        ) from None
+# ``build(obj)``, where an object lacking what it reads is a bad response.
+read_answer = answer_reader("Stripe", CHANNEL)

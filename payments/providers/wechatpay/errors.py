@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from payments.providers.base import (
     ProviderBadResponse,
@@ -18,7 +17,7 @@ from payments.providers.base import (
     ProviderRequestRefused,
     ProviderUnavailable,
 )
-from payments.providers.payloads import Malformed
+from payments.providers.payloads import answer_reader
 from payments.providers.wechatpay.config import CHANNEL
 
 logger = logging.getLogger("payments.providers.wechatpay")
@@ -27,8 +26,6 @@ logger = logging.getLogger("payments.providers.wechatpay")
 MESSAGE_MAX = 500
 # WeChat Pay's codes for "too many requests": nothing was done, the same may pass later.
 RATE_LIMITED = frozenset({"FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED"})
-
-T = TypeVar("T")
 
 
 def answer(status: int, text: Any, operation: str) -> dict[str, Any]:
@@ -118,11 +115,5 @@ def provider_code(exc: ProviderError) -> str:
     return str(exc.details.get("provider_code") or "")
 
 
-def read_answer(build: Callable[..., T], obj: Any) -> T:
-    """``build(obj)``, where an object lacking what it reads is a bad response."""
-    try:
-        return build(obj)
-    except Malformed as exc:
-        raise ProviderBadResponse(
-            f"WeChat Pay answered something unreadable: {exc}.", channel=CHANNEL
-        ) from None
+# ``build(obj)``, where an object lacking what it reads is a bad response.
+read_answer = answer_reader("WeChat Pay", CHANNEL)
