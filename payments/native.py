@@ -6,6 +6,7 @@ through ``payments.providers.native_rows``. Imported into ``payments.models``.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
@@ -19,6 +20,11 @@ from payments.models import (
     _domain_indexes,
 )
 from payments_project.db import Deleted, LegacyDateTimeField, LegacyIndex, LegacyJSONField
+
+# What this service keeps in a native row's metadata, beside the platform's own fields.
+CLIENT_DATA_KEY = "client_data"  # what the client needs to pay (QR URL, page, JSAPI)
+INTEGRATION_KEY = "payment_integration_bid"  # the account it was made with ("": platform's)
+EXPIRES_KEY = "expires_at"  # when it stops being payable (the order's expiry), ISO 8601
 
 
 class NativeAttempt(models.Model):
@@ -89,12 +95,17 @@ class NativeAttempt(models.Model):
         }
 
     @property
+    def metadata_map(self) -> dict[str, Any]:
+        """The metadata as a dict of its own: a copy, {} when the column holds no object
+        (the platform's older rows may hold other text)."""
+        return dict(self.metadata) if isinstance(self.metadata, Mapping) else {}
+
+    @property
     def integration_bid(self) -> str | None:
         """The merchant account this attempt was made with ("": the platform's), as this
         service records it in the metadata; None for a row written before (the
         platform's), whose order's ``payment_integration_bid`` says."""
-        metadata = self.metadata if isinstance(self.metadata, dict) else {}
-        value = metadata.get("payment_integration_bid")
+        value = self.metadata_map.get(INTEGRATION_KEY)
         return value if isinstance(value, str) else None
 
     @property

@@ -31,8 +31,8 @@ from orders.models import (
 )
 from payments import registry
 from payments.models import NATIVE_ATTEMPTS, NativeAttempt, PaymentIntegration
+from payments.native import INTEGRATION_KEY
 from payments.providers.base import PaymentState, ProviderBadResponse, RefundState
-from payments.providers.native_rows import INTEGRATION_KEY
 from payments_project.errors import ServiceError
 from promos import services as promo_services
 
@@ -209,8 +209,8 @@ def native_attempts_pin(order: Order) -> None:
     for model in NATIVE_ATTEMPTS.values():
         for attempt in model.objects.filter(order_bid=order.order_bid):
             if attempt.integration_bid is None:
-                metadata = attempt.metadata if isinstance(attempt.metadata, dict) else {}
-                attempt.metadata = {**metadata, INTEGRATION_KEY: order.payment_integration_bid}
+                pinned = {INTEGRATION_KEY: order.payment_integration_bid}
+                attempt.metadata = {**attempt.metadata_map, **pinned}
                 attempt.save(update_fields=["metadata", "updated_at"])
 
 

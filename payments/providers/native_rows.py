@@ -18,19 +18,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.models import ORDER_DOMAIN, AttemptStatus
-from payments.native import NativeAttempt
+from payments.native import CLIENT_DATA_KEY, EXPIRES_KEY, INTEGRATION_KEY, NativeAttempt
 from payments.providers.base import PaymentRequest, PaymentStart, PaymentState
 from payments.providers.payloads import plain
 from payments_project.db import Deleted
 
-# What the client needs to pay, kept in the row's metadata at start (QR URL, H5 page,
-# JSAPI parameters): the provider's answer is kept whole in raw_response.
-CLIENT_DATA_KEY = "client_data"
-# The merchant account the attempt was made with ("": the platform's); see
-# NativeAttempt.integration_bid.
-INTEGRATION_KEY = "payment_integration_bid"
-# When the attempt stops being payable (the order's expiry, sent as time_expire), ISO 8601.
-EXPIRES_KEY = "expires_at"
 RAW_STATUS_MAX = 64
 
 
@@ -73,9 +65,7 @@ class NativeRows:
 
     def apply_start(self, attempt: NativeAttempt, start: PaymentStart) -> list[str]:
         attempt.raw_response = plain(dict(start.raw))
-        metadata = dict(attempt.metadata) if isinstance(attempt.metadata, Mapping) else {}
-        metadata[CLIENT_DATA_KEY] = plain(dict(start.client_data))
-        attempt.metadata = metadata
+        attempt.metadata = {**attempt.metadata_map, CLIENT_DATA_KEY: plain(dict(start.client_data))}
         attempt.updated_at = timezone.now()
         return ["raw_response", "metadata", "updated_at"]
 
@@ -92,9 +82,8 @@ class NativeRows:
             attempt.raw_notification = plain(dict(state.raw))
             changed.append("raw_notification")
         if state.failure_code or state.failure_message:
-            metadata = dict(attempt.metadata) if isinstance(attempt.metadata, Mapping) else {}
-            metadata["failure"] = {"code": state.failure_code, "message": state.failure_message}
-            attempt.metadata = metadata
+            failure = {"code": state.failure_code, "message": state.failure_message}
+            attempt.metadata = {**attempt.metadata_map, "failure": failure}
             changed.append("metadata")
         if changed:
             attempt.updated_at = timezone.now()
@@ -114,8 +103,7 @@ class NativeRows:
         return self.model.objects.filter(condition, deleted=Deleted.ACTIVE).order_by("-id")
 
     def client_data(self, attempt: NativeAttempt) -> Mapping[str, Any]:
-        metadata = attempt.metadata if isinstance(attempt.metadata, Mapping) else {}
-        kept = metadata.get(CLIENT_DATA_KEY)
+        kept = attempt.metadata_map.get(CLIENT_DATA_KEY)
         return dict(kept) if isinstance(kept, Mapping) else {}
 
 

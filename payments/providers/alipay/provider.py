@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from payments.models import AlipayOrder
+from payments.native import EXPIRES_KEY
 from payments.providers.alipay import api, sign
 from payments.providers.alipay.config import CHANNEL, MERCHANT_FIELDS, AlipayConfig
 from payments.providers.alipay.payloads import (
@@ -48,7 +49,7 @@ from payments.providers.base import (
     WebhookSignatureInvalid,
     closed_before_creation,
 )
-from payments.providers.native_rows import EXPIRES_KEY, NativeRows
+from payments.providers.native_rows import NativeRows
 from payments.providers.payloads import Malformed, answer_reader
 
 # The API method and product of each payment method.
@@ -315,8 +316,7 @@ def _asked(request: RefundRequest, state: str, answer: Mapping[str, Any]) -> Ref
 def _expiry(attempt: AlipayOrder) -> datetime | None:
     """When the attempt stops being payable: the expiry sent with it, or, for a row the
     platform wrote (which records none), its creation plus the orders' time-out."""
-    metadata = attempt.metadata if isinstance(attempt.metadata, Mapping) else {}
-    value = metadata.get(EXPIRES_KEY)
+    value = attempt.metadata_map.get(EXPIRES_KEY)
     try:
         if isinstance(value, str) and value:
             return datetime.fromisoformat(value)
