@@ -98,7 +98,7 @@ def check_integrations(app_configs=None, databases=None, **kwargs) -> list[check
 def key_errors(active: int) -> list[checks.CheckMessage]:
     """config.E024 without a key; else config.E025 per active integration that cannot be
     used as stored (a malformed key is config.E023's alone)."""
-    if not [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]:
+    if not credentials.configured_keys():
         return [
             checks.Error(
                 f"PAYMENT_CREDENTIALS_KEYS is not set, and {active} active payment "

@@ -30,9 +30,14 @@ class CredentialsLocked(ServiceError):
     http_status = 503
 
 
+def configured_keys() -> list[str]:
+    """The keys of PAYMENT_CREDENTIALS_KEYS, blanks left out; the first seals."""
+    return [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
+
+
 def key_problems() -> list[str]:
     """What is wrong with PAYMENT_CREDENTIALS_KEYS, naming keys by position, never by value."""
-    keys = [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
+    keys = configured_keys()
     problems = []
     for position, key in enumerate(keys, start=1):
         try:
@@ -47,7 +52,7 @@ def key_problems() -> list[str]:
 
 
 def _keys() -> MultiFernet:
-    keys = [key for key in settings.PAYMENT_CREDENTIALS_KEYS if key]
+    keys = configured_keys()
     if not keys:
         raise CredentialsLocked(
             "PAYMENT_CREDENTIALS_KEYS is not set: merchant credentials cannot be read or stored."
@@ -96,7 +101,7 @@ def sealed_under_first_key(token: str) -> bool:
     """Whether ``token`` opens with the first key alone: after a rotation every stored
     token should, before the older keys are removed."""
     _keys()  # CredentialsLocked without a usable key
-    first = Fernet(next(key for key in settings.PAYMENT_CREDENTIALS_KEYS if key))
+    first = Fernet(configured_keys()[0])
     try:
         first.decrypt(token.encode("ascii"))
     except InvalidToken:
