@@ -214,7 +214,7 @@ def native_attempts_pin(order: Order) -> None:
                 attempt.save(update_fields=["metadata", "updated_at"])
 
 
-def answer_about(attempt: Any, state: PaymentState) -> PaymentState:
+def answer_about(channel: str, attempt: Any, state: PaymentState) -> PaymentState:
     """A provider's answer to a question about ``attempt`` (sync, reconciliation, close,
     the start), bound to it: one that names another attempt is refused
     (ProviderBadResponse), whatever the keys that signed it, so that no account's
@@ -223,11 +223,17 @@ def answer_about(attempt: Any, state: PaymentState) -> PaymentState:
         raise ProviderBadResponse(
             f"Asked about attempt {attempt.attempt_bid}, the provider answered about "
             f"{state.attempt_bid}: not applied.",
-            channel=getattr(state, "channel", "") or "provider",
+            channel=channel,
             attempt=attempt.attempt_bid,
             named=state.attempt_bid,
         )
     return replace(state, attempt_bid=attempt.attempt_bid)
+
+
+def attempt_fetched(provider: Any, attempt: Any) -> PaymentState:
+    """The attempt's payment as its provider sees it now, bound to the attempt."""
+    state = provider.fetch_payment(attempt.provider_payment_id)
+    return answer_about(provider.channel, attempt, state)
 
 
 def refund_answer_about(refund: Any, state: RefundState) -> RefundState:

@@ -321,7 +321,7 @@ def _attempt_close(provider, attempt, *, source: str) -> None:
     state = provider.close_payment(attempt)
     if state.state == PAYMENT_PENDING:
         return  # no close call for this method: it expires with the order
-    state = answer_about(attempt, state)
+    state = answer_about(provider.channel, attempt, state)
     if not state.provider_payment_id and state.state == PAYMENT_CLOSED:
         _attempt_close_orphan(provider, attempt)
         return

@@ -20,6 +20,7 @@ from orders.services.lifecycle import (
     _expired,
     _lock,
     answer_about,
+    attempt_fetched,
     attempt_provider,
     native_attempts_pin,
     order_event_write,
@@ -160,7 +161,8 @@ def payment_start(
     if start.state == PAYMENT_SUCCEEDED:
         # Applied from the provider's own record, so its amount is checked too.
         state = provider.fetch_payment(start.provider_payment_id)
-        payment_apply(channel=channel, state=answer_about(attempt, state), source=channel)
+        state = answer_about(channel, attempt, state)
+        payment_apply(channel=channel, state=state, source=channel)
         now.refresh_from_db()
     return PaymentStarted(
         order=now,
@@ -214,5 +216,5 @@ def payment_sync(*, order: Order, source: str = "sync") -> Order:
         order.refresh_from_db()
         return order
     provider = attempt_provider(order.payment_channel, attempt)
-    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
+    state = attempt_fetched(provider, attempt)
     return payment_apply(channel=provider.channel, state=state, source=source)

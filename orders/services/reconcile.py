@@ -21,7 +21,7 @@ from orders.models import Attention, Order, Refund, RefundStatus
 from orders.services.attention import _left_to_staff, _settled, _unsettled
 from orders.services.lifecycle import (
     S,
-    answer_about,
+    attempt_fetched,
     attempt_provider,
     refund_answer_about,
     refund_provider,
@@ -310,7 +310,7 @@ def _attempt_reconcile(provider, attempt) -> None:
         # answer: the client never got what it needs to pay, so nothing can be paid.
         _attempt_close_orphan(provider, attempt)
         return
-    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
+    state = attempt_fetched(provider, attempt)
     payment_apply(channel=provider.channel, state=state, source=f"{provider.channel}:reconcile")
     if state.state in (PAYMENT_PENDING, PAYMENT_FAILED):
         # Maybe still payable at the provider: close it if its order is dead (the close
@@ -339,7 +339,7 @@ def _attempt_check(provider, attempt) -> str:
         if attempt.status == AttemptStatus.PENDING:
             return "would close: the provider's answer was never recorded"
         return ""
-    state = answer_about(attempt, provider.fetch_payment(attempt.provider_payment_id))
+    state = attempt_fetched(provider, attempt)
     _check_money(
         attempt=attempt, amount=state.amount, currency=state.currency, what=provider.channel
     )

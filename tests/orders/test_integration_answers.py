@@ -42,8 +42,9 @@ def test_a_sync_answer_naming_another_creators_attempt_is_not_applied(mine, thei
     victim, victim_attempt = creators_order(creator_bid=CREATOR)
     own, own_attempt = creators_order(creator_bid=OTHER)
     _answer_as(theirs, mine.double, victim_attempt.attempt_bid, own_attempt.attempt_bid)
-    with pytest.raises(ProviderBadResponse):
+    with pytest.raises(ProviderBadResponse) as refused:
         services.payment_sync(order=own)
+    assert refused.value.channel == "alipay"
     victim.refresh_from_db()
     assert victim.status == OrderStatus.UNPAID
 
