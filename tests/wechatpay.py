@@ -95,3 +95,25 @@ def wechatpay_channel(wechatpay_settings):
     wechatpay_settings.PAYMENT_CHANNELS_ENABLED = ["wechatpay"]
     wechatpay_settings.DEFAULT_PAYMENT_CHANNEL = "wechatpay"
     return wechatpay_settings
+
+
+def creator_fields(keys: WechatpayKeys, *, base_url: str = "", mch_id: str = "1900000001"):
+    """(public, secret) fields of a creator's own WeChat Pay merchant: its own API v3 key
+    and merchant key (``keys.stranger``), WeChat Pay's platform certificate."""
+    public = {"app_id": "wx1111222233334444", "mch_id": mch_id,
+              "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+              "base_url": base_url}  # fmt: skip
+    secret = {"api_v3_key": "c" * 32, "private_key": wechatpay_private_pem(keys.stranger),
+              "platform_cert": wechatpay_cert_pem(keys.platform_cert)}  # fmt: skip
+    return public, secret
+
+
+def creator_double(keys: WechatpayKeys, public: dict, secret: dict) -> WechatpayDouble:
+    """WeChat Pay as that creator's merchant sees it (start it with ``with``)."""
+    return WechatpayDouble(
+        mch_id=public["mch_id"], app_id=public["app_id"],
+        merchant_serial_no=public["merchant_serial_no"],
+        merchant_public_key=keys.stranger.public_key(),
+        platform_key=keys.platform, platform_serial=keys.platform_serial,
+        api_v3_key=secret["api_v3_key"],
+    )  # fmt: skip

@@ -22,8 +22,7 @@ from tests.factories import OrderFactory, ProductFactory
 from tests.orders.accounts import CREATOR, creators_order
 from tests.orders.test_platform_rows import native_attempt
 from tests.payments.alipay_double import AlipayDouble
-from tests.payments.wechatpay_double import WechatpayDouble
-from tests.wechatpay import WECHATPAY_MCH_ID, wechatpay_cert_pem, wechatpay_private_pem
+from tests.wechatpay import WECHATPAY_MCH_ID, creator_double, creator_fields
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sealing_key")]
 
@@ -161,17 +160,8 @@ def test_the_stored_credentials_are_sealed(mine, creator_keys):
 def test_a_creators_wechat_pay_account_end_to_end(
     client, wechatpay_channel, wechatpay_keys, wechatpay_double
 ):
-    public = {"app_id": "wx1111222233334444", "mch_id": "1900000001",
-              "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}  # fmt: skip
-    secret = {"api_v3_key": "c" * 32, "private_key": wechatpay_private_pem(wechatpay_keys.stranger),
-              "platform_cert": wechatpay_cert_pem(wechatpay_keys.platform_cert)}  # fmt: skip
-    with WechatpayDouble(
-        mch_id=public["mch_id"], app_id=public["app_id"],
-        merchant_serial_no=public["merchant_serial_no"],
-        merchant_public_key=wechatpay_keys.stranger.public_key(),
-        platform_key=wechatpay_keys.platform, platform_serial=wechatpay_keys.platform_serial,
-        api_v3_key=secret["api_v3_key"],
-    ) as double:  # fmt: skip
+    public, secret = creator_fields(wechatpay_keys)
+    with creator_double(wechatpay_keys, public, secret) as double:
         row = integrations.integration_save(
             channel="wechatpay",
             creator_bid=CREATOR,

@@ -25,8 +25,12 @@ from payments.providers.wechatpay import WechatpayProvider
 from tests.alipay import private_pem, public_pem
 from tests.factories import ProductFactory
 from tests.orders.accounts import CREATOR, OTHER, _account, creators_order
-from tests.payments.wechatpay_double import WechatpayDouble
-from tests.wechatpay import wechatpay_cert_pem, wechatpay_private_pem
+from tests.wechatpay import (
+    creator_double,
+    creator_fields,
+    wechatpay_cert_pem,
+    wechatpay_private_pem,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sealing_key")]
 
@@ -80,17 +84,8 @@ def test_a_refund_answer_naming_another_refund_is_not_applied(
     pending = services.refund_request(order=victim, reason="asked")
     assert pending.status == RefundStatus.PENDING
 
-    public = {"app_id": "wx1111222233334444", "mch_id": "1900000001",
-              "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}  # fmt: skip
-    secret = {"api_v3_key": "c" * 32, "private_key": wechatpay_private_pem(wechatpay_keys.stranger),
-              "platform_cert": wechatpay_cert_pem(wechatpay_keys.platform_cert)}  # fmt: skip
-    with WechatpayDouble(
-        mch_id=public["mch_id"], app_id=public["app_id"],
-        merchant_serial_no=public["merchant_serial_no"],
-        merchant_public_key=wechatpay_keys.stranger.public_key(),
-        platform_key=wechatpay_keys.platform, platform_serial=wechatpay_keys.platform_serial,
-        api_v3_key=secret["api_v3_key"],
-    ) as other:  # fmt: skip
+    public, secret = creator_fields(wechatpay_keys)
+    with creator_double(wechatpay_keys, public, secret) as other:
         integrations.integration_save(
             channel="wechatpay",
             creator_bid=OTHER,

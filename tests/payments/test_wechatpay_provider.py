@@ -42,6 +42,8 @@ from tests.wechatpay import (
     WECHATPAY_APP_ID,
     WECHATPAY_MCH_ID,
     WECHATPAY_MERCHANT_SERIAL_NO,
+    creator_double,
+    creator_fields,
     self_signed_certificate,
     wechatpay_cert_pem,
     wechatpay_private_pem,
@@ -558,26 +560,11 @@ def test_a_key_file_that_cannot_be_read_is_a_problem_not_a_crash(wechatpay_setti
         provider.start_payment(payment_request())
 
 
-def merchant_fields(keys, *, base_url: str = "", mch_id: str = "1900000001"):
-    public = {"app_id": "wx1111222233334444", "mch_id": mch_id,
-              "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-              "base_url": base_url}  # fmt: skip
-    secret = {"api_v3_key": "c" * 32, "private_key": wechatpay_private_pem(keys.stranger),
-              "platform_cert": wechatpay_cert_pem(keys.platform_cert)}  # fmt: skip
-    return public, secret
-
-
 def test_a_creators_merchant_account_pays_and_is_notified_at_its_own_url(
     wechatpay_settings, wechatpay_keys
 ):
-    public, secret = merchant_fields(wechatpay_keys)
-    with WechatpayDouble(
-        mch_id=public["mch_id"], app_id=public["app_id"],
-        merchant_serial_no=public["merchant_serial_no"],
-        merchant_public_key=wechatpay_keys.stranger.public_key(),
-        platform_key=wechatpay_keys.platform, platform_serial=wechatpay_keys.platform_serial,
-        api_v3_key=secret["api_v3_key"],
-    ) as double:  # fmt: skip
+    public, secret = creator_fields(wechatpay_keys)
+    with creator_double(wechatpay_keys, public, secret) as double:
         public["base_url"] = double.base_url
         provider = WechatpayProvider.for_merchant(
             integration_bid="ib0123", public=public, secret=secret
@@ -595,14 +582,14 @@ def test_a_creators_merchant_account_pays_and_is_notified_at_its_own_url(
 
 
 def test_a_creators_blank_base_url_is_the_platforms(wechatpay_settings, wechatpay_keys):
-    public, secret = merchant_fields(wechatpay_keys)
+    public, secret = creator_fields(wechatpay_keys)
     provider = WechatpayProvider.for_merchant(integration_bid="ib1", public=public, secret=secret)
     assert provider.config.base_url == wechatpay_settings.WECHATPAY_BASE_URL
     assert WechatpayProvider.merchant_problems(public, secret) == []
 
 
 def test_merchant_problems_name_what_is_wrong(wechatpay_settings, wechatpay_keys):
-    public, secret = merchant_fields(wechatpay_keys, mch_id="19000x")
+    public, secret = creator_fields(wechatpay_keys, mch_id="19000x")
     expired = self_signed_certificate(
         wechatpay_keys.platform, days=10, start=datetime.now(UTC) - timedelta(days=30)
     )
