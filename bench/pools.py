@@ -107,43 +107,33 @@ def pending_attempts(
 
 
 def _native_attempts(channel: str, rows: list[Pending]) -> None:
-    """Pending attempts of a direct Alipay / WeChat Pay payment, as the service writes
-    them (the merchant order number is the attempt's id)."""
-    from django.utils import timezone
-
+    """Pending attempts of a direct Alipay / WeChat Pay payment, built as the service
+    builds them (``NativeRows``), with the answer a start records."""
     from payments.models import NATIVE_ATTEMPTS
+    from payments.providers.base import PaymentRequest
+    from payments.providers.native_rows import NativeRows
 
-    model = NATIVE_ATTEMPTS[channel]
-    now = timezone.now()
-    model.objects.bulk_create(
-        [
-            model(
-                **{model.attempt_bid_field: p.attempt_bid},
-                biz_domain="order",
-                bill_order_bid="",
-                creator_bid="",
+    builder = NativeRows(NATIVE_ATTEMPTS[channel])
+    method = "alipay_qr" if channel == "alipay" else "wx_pub_qr"
+    attempts = []
+    for p in rows:
+        attempt = builder.build_attempt(
+            PaymentRequest(
+                channel=channel,
+                method=method,
+                order_bid=p.order_bid,
+                attempt_bid=p.attempt_bid,
                 user_bid=p.user_bid,
                 product_bid=p.product_bid,
-                order_bid=p.order_bid,
-                provider_attempt_id=p.attempt_bid,
-                transaction_id="",
-                channel="alipay_qr" if channel == "alipay" else "wx_pub_qr",
                 amount=p.amount,
-                currency="CNY",
-                status=0,
-                raw_status="pending",
-                raw_request={},
-                raw_response={"qr_code": "https://qr.example/x"},
-                raw_notification={},
-                metadata={"payment_integration_bid": ""},
-                deleted=0,
-                created_at=now,
-                updated_at=now,
+                currency="cny",
+                subject="Course",
+                body="Course",
             )
-            for p in rows
-        ],
-        batch_size=1000,
-    )
+        )
+        attempt.raw_response = {"qr_code": "https://qr.example/x"}
+        attempts.append(attempt)
+    builder.model.objects.bulk_create(attempts, batch_size=1000)
 
 
 def payable_orders(fixtures: Fixtures, count: int) -> list[tuple[str, str]]:
